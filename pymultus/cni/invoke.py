@@ -1,0 +1,264 @@
+"""Running CNI plugin binaries: the one way anything in this project executes one.
+
+CNI SPEC.md Section 2: a plugin is an executable found by its ``type`` in a list
+of directories, given the CNI_* environment and the JSON configuration on
+stdin; it answers on stdout with a result (exit 0) or an error object (non-zero
+exit), and may log on stderr. Everything a plugin can do wrong here (hang, crash,
+print garbage) becomes a :class:`CNIError` that names the plugin, so a failure
+three delegates deep still tells the user who failed and why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pymultus.cni.errors import (
+    DECODE_FAILURE,
+    INTERNAL,
+    INVALID_CONFIG,
+    IO_FAILURE,
+    TRY_AGAIN_LATER,
+    CNIError,
+)
+
+if TYPE_CHECKING:
+    from pymultus.cni.request import CNIRequest
+
+#: How much of a misbehaving plugin's output we quote in an error's details.
+EXCERPT_BYTES = 500
+
+# Commands whose stdout carries a result we must decode (CNI SPEC.md Section 5):
+# ADD returns a Success result, VERSION a Version result. DEL, CHECK, STATUS and
+# GC return nothing on success; stray output from them is ignored, as the
+# reference runtime library does.
+_COMMANDS_WITH_OUTPUT = ("ADD", "VERSION")
+
+
+def plugin_type_problem(plugin_type: Any) -> str | None:
+    """Why ``plugin_type`` cannot name a plugin executable, or None if it can.
+
+    CNI SPEC.md Section 1: ``type`` "must not contain characters disallowed in
+    file paths"; we also refuse anything that would escape the plugin
+    directories ("..", "/").
+    """
+    if not isinstance(plugin_type, str):
+        return f"must be a string, got {type(plugin_type).__name__}"
+    if not plugin_type:
+        return "is empty"
+    if plugin_type in (".", ".."):
+        return f"must not be {plugin_type!r}"
+    if "/" in plugin_type or "\0" in plugin_type:
+        return "must be a plain file name (no '/' and no NUL)"
+    return None
+
+
+def find_plugin(plugin_type: str, dirs: Sequence[str]) -> str:
+    """The path of the first executable regular file named ``plugin_type`` in ``dirs``."""
+    problem = plugin_type_problem(plugin_type)
+    if problem:
+        raise CNIError(INVALID_CONFIG, f"plugin type {plugin_type!r} {problem}")
+    for directory in dirs:
+        if not directory:
+            continue
+        candidate = os.path.join(directory, plugin_type)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise CNIError(
+        INVALID_CONFIG,
+        f'failed to find plugin "{plugin_type}" in path [{", ".join(dirs)}]; '
+        "install the plugin there or fix the configuration's type",
+    )
+
+
+def _excerpt(data: bytes) -> str:
+    text = data[:EXCERPT_BYTES].decode("utf-8", "replace").strip()
+    if len(data) > EXCERPT_BYTES:
+        text += " [...]"
+    return text
+
+
+def _evidence(stdout: bytes, stderr: bytes) -> str:
+    parts = []
+    if stdout.strip():
+        parts.append(f"stdout: {_excerpt(stdout)}")
+    if stderr.strip():
+        parts.append(f"stderr: {_excerpt(stderr)}")
+    return "; ".join(parts) if parts else "no output on stdout or stderr"
+
+
+def _decode_object(data: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _error_from_failure(name: str, command: str, rc: int, stdout: bytes, stderr: bytes) -> CNIError:
+    """The CNIError for a plugin that exited non-zero (CNI SPEC.md Section 5, "Error")."""
+    if rc < 0:
+        return CNIError(
+            INTERNAL,
+            f"{name}: plugin was killed by signal {-rc} during {command}",
+            _evidence(stdout, stderr),
+        )
+    err = _decode_object(stdout) if stdout.strip() else None
+    if err is not None and ("code" in err or "msg" in err):
+        code = err.get("code")
+        if not isinstance(code, int) or isinstance(code, bool) or code <= 0:
+            code = INTERNAL
+        msg = err.get("msg")
+        if not isinstance(msg, str) or not msg:
+            msg = f"{command} failed with exit status {rc} and no message"
+        details = err.get("details")
+        if not isinstance(details, str) or not details:
+            details = f"stderr: {_excerpt(stderr)}" if stderr.strip() else ""
+        return CNIError(code, f"{name}: {msg}", details)
+    return CNIError(
+        INTERNAL,
+        f"{name}: {command} failed with exit status {rc} and no CNI error result on stdout",
+        _evidence(stdout, stderr),
+    )
+
+
+def _kill_group(proc: Any) -> None:
+    """Kill the plugin and anything it started (it runs in its own session)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+
+
+def exec_plugin(
+    path: str,
+    command: str,
+    stdin_conf: dict[str, Any],
+    env: Mapping[str, str],
+    *,
+    timeout: float = 60.0,
+    argv_prefix: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Run one plugin binary and return its decoded stdout (``{}`` when empty).
+
+    The process gets exactly ``env`` (no shell, no inherited variables) and
+    ``argv = [*argv_prefix, path]``; ``argv_prefix`` lets a caller run it via
+    e.g. ``nsenter --net=...``. ``command`` is used to interpret the output and
+    in messages; CNI_COMMAND itself must be in ``env``.
+    """
+    import subprocess
+
+    name = os.path.basename(path)
+    data = json.dumps(stdin_conf).encode("utf-8")
+    argv = [*argv_prefix, path]
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env),
+            close_fds=True,
+            # Its own process group, so a timeout kills the plugin's own
+            # delegates (an IPAM plugin it started) too.
+            start_new_session=True,
+        )
+    except OSError as e:
+        raise CNIError(
+            IO_FAILURE,
+            f"{name}: could not execute {' '.join(argv)}: {e.strerror or e}",
+        ) from None
+    try:
+        stdout, stderr = proc.communicate(data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        try:
+            stdout, stderr = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            # Something outside the group still holds the pipes; give up on them.
+            proc.wait()
+            stdout, stderr = b"", b""
+        raise CNIError(
+            TRY_AGAIN_LATER,
+            f"{name}: {command} did not finish within {timeout:g} s and was killed",
+            _evidence(stdout, stderr),
+        ) from None
+    except BaseException:
+        _kill_group(proc)
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        raise _error_from_failure(name, command, proc.returncode, stdout, stderr)
+    if not stdout.strip():
+        return {}
+    result = _decode_object(stdout)
+    if result is None:
+        if command in _COMMANDS_WITH_OUTPUT:
+            raise CNIError(
+                DECODE_FAILURE,
+                f"{name}: {command} succeeded but its stdout is not a JSON object",
+                _evidence(stdout, stderr),
+            )
+        return {}
+    return result
+
+
+class Executor(Protocol):
+    """Runs one plugin of ``plugin_type`` for ``command``; the seam fakes replace.
+
+    Returns the plugin's decoded stdout (``{}`` when it printed nothing) or
+    raises :class:`CNIError`.
+    """
+
+    def __call__(
+        self, plugin_type: str, command: str, conf: dict[str, Any], request: CNIRequest
+    ) -> dict[str, Any]: ...
+
+
+class ProcessExecutor:
+    """The real :class:`Executor`: finds the binary in ``bin_dirs`` and runs it.
+
+    The environment is ``base_env`` (default: this process's) without any
+    CNI_* variables, plus the request's CNI_* (CNI SPEC.md Section 4: a
+    delegate gets the same environment as its caller). CNI_PATH is
+    ``bin_dirs`` unless the request carries its own path.
+    """
+
+    def __init__(
+        self,
+        bin_dirs: Sequence[str],
+        base_env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+        argv_prefix: Sequence[str] = (),
+    ) -> None:
+        self.bin_dirs = tuple(bin_dirs)
+        self.base_env = base_env
+        self.timeout = timeout
+        self.argv_prefix = tuple(argv_prefix)
+
+    def env_for(self, command: str, request: CNIRequest) -> dict[str, str]:
+        """The exact environment the plugin will get."""
+        base = os.environ if self.base_env is None else self.base_env
+        env = {k: v for k, v in base.items() if not k.startswith("CNI_")}
+        req = request.with_(command=command)
+        if not req.path:
+            req = req.with_(path=self.bin_dirs)
+        env.update(req.to_env())
+        return env
+
+    def __call__(
+        self, plugin_type: str, command: str, conf: dict[str, Any], request: CNIRequest
+    ) -> dict[str, Any]:
+        path = find_plugin(plugin_type, self.bin_dirs)
+        return exec_plugin(
+            path,
+            command,
+            conf,
+            self.env_for(command, request),
+            timeout=self.timeout,
+            argv_prefix=self.argv_prefix,
+        )
