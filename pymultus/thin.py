@@ -1,0 +1,98 @@
+"""The thin-mode CNI entry point: the ``pymultus`` executable is the CNI binary.
+
+stdin/env -> engine -> stdout. Runs once per pod per operation, so it imports
+only the standard library and pymultus's own light modules (measured in
+docs/architecture.md). Every failure leaves as a CNI error result with a
+spec code on stdout and a non-zero exit; a traceback never reaches the runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from typing import Any, BinaryIO, TextIO
+
+from pymultus.cni.errors import INTERNAL, CNIError
+from pymultus.cni.invoke import ProcessExecutor
+from pymultus.cni.request import CNIRequest, parse_config_bytes
+from pymultus.cni.version import check_supported, version_result
+from pymultus.engine import Engine, KubeAPI
+from pymultus.log import Logger
+from pymultus.model.config import MultusConfig, parse_config
+from pymultus.state import DelegateCache
+
+FALLBACK_VERSION = "1.0.0"  # for errors raised before the config's version is known
+
+
+def build_kube(cfg: MultusConfig, env: Mapping[str, str]) -> KubeAPI | None:
+    """The API client: kubeconfig, else in-cluster, else none (delegates-only mode)."""
+    from pymultus.kube.client import KubeClient
+    from pymultus.kube.kubeconfig import in_cluster, load_kubeconfig
+
+    if cfg.kubeconfig:
+        return KubeClient(load_kubeconfig(cfg.kubeconfig))
+    access = in_cluster(env)
+    return KubeClient(access) if access is not None else None
+
+
+def build_engine(cfg: MultusConfig, request: CNIRequest, env: Mapping[str, str]) -> Engine:
+    log = Logger(cfg.log_level, cfg.log_file, cfg.log_to_stderr)
+    bin_dirs = [cfg.bin_dir, *request.path]
+    return Engine(
+        cfg=cfg,
+        execute=ProcessExecutor(bin_dirs, base_env=env),
+        cache=DelegateCache(cfg.cni_dir),
+        kube=build_kube(cfg, env),
+        log=log,
+    )
+
+
+def handle(request: CNIRequest, conf: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Run one CNI command; returns what goes to stdout (may be empty)."""
+    version = str(conf.get("cniVersion", ""))
+    if request.command == "VERSION":
+        return version_result(version or FALLBACK_VERSION)
+    check_supported(version)
+    cfg = parse_config(conf)
+    engine = build_engine(cfg, request, env)
+    try:
+        if request.command == "ADD":
+            return engine.add(request)
+        if request.command == "DEL":
+            engine.delete(request)
+            return {}
+        raise CNIError(4, f"CNI_COMMAND {request.command} is not supported yet by pymultus")
+    finally:
+        engine.log.close()
+
+
+def run(env: Mapping[str, str], stdin: BinaryIO, stdout: TextIO, stderr: TextIO) -> int:
+    version = FALLBACK_VERSION
+    try:
+        request = CNIRequest.from_env(env)
+        raw = stdin.read() if request.command != "VERSION" else stdin.read() or b"{}"
+        conf = parse_config_bytes(raw)
+        version = str(conf.get("cniVersion") or FALLBACK_VERSION)
+        out = handle(request, conf, env)
+    except CNIError as exc:
+        stdout.write(exc.to_json(version) + "\n")
+        return 1
+    except Exception as exc:  # a bug: still answer the runtime in protocol
+        traceback.print_exc(file=stderr)
+        err = CNIError(INTERNAL, f"internal error in pymultus: {type(exc).__name__}: {exc}")
+        stdout.write(err.to_json(version) + "\n")
+        return 1
+    if out:
+        stdout.write(json.dumps(out) + "\n")
+    return 0
+
+
+def main() -> int:
+    return run(os.environ, sys.stdin.buffer, sys.stdout, sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
