@@ -1,0 +1,1 @@
+"""pymultus/kube"""
