@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 from collections.abc import Mapping
 from typing import Any, BinaryIO, TextIO
 
-from pymultus.cni.errors import INTERNAL, CNIError
+from pymultus.cni.errors import INTERNAL, INVALID_ENV, CNIError
 from pymultus.cni.invoke import ProcessExecutor
 from pymultus.cni.request import CNIRequest, parse_config_bytes
 from pymultus.cni.version import check_supported, version_result
@@ -64,7 +63,9 @@ def handle(request: CNIRequest, conf: dict[str, Any], env: Mapping[str, str]) ->
         if request.command == "DEL":
             engine.delete(request)
             return {}
-        raise CNIError(4, f"CNI_COMMAND {request.command} is not supported yet by pymultus")
+        raise CNIError(
+            INVALID_ENV, f"CNI_COMMAND {request.command} is not supported yet by pymultus"
+        )
     finally:
         engine.log.close()
 
@@ -81,6 +82,8 @@ def run(env: Mapping[str, str], stdin: BinaryIO, stdout: TextIO, stderr: TextIO)
         stdout.write(exc.to_json(version) + "\n")
         return 1
     except Exception as exc:  # a bug: still answer the runtime in protocol
+        import traceback  # only on this path: it costs 2 ms to import
+
         traceback.print_exc(file=stderr)
         err = CNIError(INTERNAL, f"internal error in pymultus: {type(exc).__name__}: {exc}")
         stdout.write(err.to_json(version) + "\n")

@@ -1,0 +1,1 @@
+"""harness: a network simulation and conformance harness for CNI meta-plugins and plugins."""

@@ -1,0 +1,410 @@
+"""The local backend: a cluster simulated with namespaces, the real CNI plugins
+and an embedded Kubernetes API, on this machine, without Docker.
+
+Composition only: :mod:`topology` makes the nodes, :mod:`apiserver` serves
+the API (on the root loopback for the harness and kubectl, and on each
+node's own loopback for the plugins running there), one :mod:`kubelet` per
+node calls CNI. The meta-plugin under test is installed like a real node
+would have it: a binary in ``/opt/cni/bin`` and ``00-<name>.conf`` first in
+``/etc/cni/net.d``, wrapping the node's default network
+(``10-kindnet.conflist``, ptp + host-local, one pod CIDR per node).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import sys
+import threading
+import time
+from typing import Any
+
+import yaml
+
+from harness.backends.local import sh
+from harness.backends.local.apiserver import APIServer
+from harness.backends.local.kubelet import Kubelet
+from harness.backends.local.topology import (
+    NETNS_DIR,
+    POD_CIDR_ALL,
+    Node,
+    Topology,
+    destroy_run_dir,
+    stale_run_dirs,
+)
+from harness.cluster import PodOutcome, SandboxError
+from harness.kubeapi import KubeHTTP, pod_path
+from harness.netstate import PodNetwork, parse_addresses, parse_routes
+
+DEFAULT_CNI_BIN_DIR = "/usr/lib/cni"
+DEFAULT_NETWORK_NAME = "kindnet"
+KUBECONFIG_IN_NODE = "/etc/cni/net.d/{name}.d/{name}.kubeconfig"
+NAD_API = "/apis/k8s.cni.cncf.io/v1"
+
+
+def default_meta_plugin() -> str:
+    """The pymultus executable of this installation (the venv's console script)."""
+    candidate = os.path.join(os.path.dirname(sys.executable), "pymultus")
+    if os.access(candidate, os.X_OK):
+        return candidate
+    found = shutil.which("pymultus")
+    if not found:
+        raise FileNotFoundError("cannot find the pymultus executable; pass --meta-plugin PATH")
+    return found
+
+
+def default_network_conf(node: Node) -> dict[str, Any]:
+    """kind-like default network: ptp + host-local with the node's pod CIDR."""
+    return {
+        "cniVersion": "1.0.0",
+        "name": DEFAULT_NETWORK_NAME,
+        "plugins": [
+            {
+                "type": "ptp",
+                "ipMasq": False,
+                "mtu": 1500,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": node.pod_cidr, "gateway": gateway(node.pod_cidr)}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                },
+            }
+        ],
+    }
+
+
+def gateway(cidr: str) -> str:
+    import ipaddress
+
+    return str(ipaddress.ip_network(cidr)[1])
+
+
+class LocalCluster:
+    """A running simulated cluster. Use as a context manager or call close()."""
+
+    def __init__(
+        self,
+        nodes: int = 2,
+        meta_plugin: str | None = None,
+        cni_bin_dir: str = DEFAULT_CNI_BIN_DIR,
+        meta_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.meta_plugin = meta_plugin or default_meta_plugin()
+        self.meta_name = os.path.basename(self.meta_plugin)
+        self.cluster_id = "hx" + secrets.token_hex(3)
+        self.name = f"local-{self.cluster_id}"
+        self.topology = Topology(
+            self.cluster_id, nodes, [cni_bin_dir], extra_binaries={self.meta_name: self.meta_plugin}
+        )
+        self.meta_config = meta_config or {}
+        self.token = secrets.token_urlsafe(24)
+        self.api_server = APIServer(token=self.token)
+        self.kubelets: dict[str, Kubelet] = {}
+        self.changed = threading.Condition()
+        self._next_node = 0
+        self.server = ""
+        self.api: KubeHTTP | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> LocalCluster:
+        for run_dir in stale_run_dirs():
+            destroy_run_dir(run_dir)
+        self.topology.create()
+        try:
+            host, port = self.api_server.listen("127.0.0.1", 0)
+            for node in self.topology.nodes:
+                self.api_server.listen("127.0.0.1", port, netns=f"{NETNS_DIR}/{node.netns}")
+            self.api_server.start()
+            self.server = f"http://{host}:{port}"
+            self.api = KubeHTTP(self.server, self.token)
+            self.write_kubeconfig(os.path.join(self.topology.run_dir, "kubeconfig"))
+            for node in self.topology.nodes:
+                self.install_node(node)
+                self.api.request("POST", "/api/v1/nodes", node_object(node))
+            for node in self.topology.nodes:
+                kubelet = Kubelet(node, self.topology, self.api, self._notify)
+                self.kubelets[node.name] = kubelet
+                kubelet.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for kubelet in self.kubelets.values():
+            kubelet.stop()
+        self.api_server.stop()
+        self.topology.destroy()
+
+    def _notify(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    @property
+    def kubeconfig(self) -> str:
+        return os.path.join(self.topology.run_dir, "kubeconfig")
+
+    def kubeconfig_text(self) -> str:
+        return yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": self.name, "cluster": {"server": self.server}}],
+                "users": [{"name": "admin", "user": {"token": self.token}}],
+                "contexts": [
+                    {"name": self.name, "context": {"cluster": self.name, "user": "admin"}}
+                ],
+                "current-context": self.name,
+            },
+            sort_keys=False,
+        )
+
+    def write_kubeconfig(self, path: str) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.kubeconfig_text())
+
+    def install_node(self, node: Node) -> None:
+        """Put the default network and the meta-plugin's config on a node."""
+        conf_dir = node.host_path("/etc/cni/net.d")
+        with open(os.path.join(conf_dir, f"10-{DEFAULT_NETWORK_NAME}.conflist"), "w") as f:
+            json.dump(default_network_conf(node), f, indent=2)
+        kubeconfig = KUBECONFIG_IN_NODE.format(name=self.meta_name)
+        self.write_kubeconfig(node.host_path(kubeconfig))
+        conf = {
+            "cniVersion": "1.0.0",
+            "name": f"{self.meta_name}-cni-network",
+            "type": self.meta_name,
+            "kubeconfig": kubeconfig,
+            "clusterNetwork": f"/etc/cni/net.d/10-{DEFAULT_NETWORK_NAME}.conflist",
+            "confDir": "/etc/cni/multus/net.d",
+            "cniDir": f"/var/lib/cni/{self.meta_name}",
+            "binDir": "/opt/cni/bin",
+            **self.meta_config,
+        }
+        with open(os.path.join(conf_dir, f"00-{self.meta_name}.conf"), "w") as f:
+            json.dump(conf, f, indent=2)
+
+    # ------------------------------------------------------------- objects
+    def client(self) -> KubeHTTP:
+        if self.api is None:
+            raise RuntimeError("cluster not started")
+        return self.api
+
+    def node_names(self) -> list[str]:
+        return [n.name for n in self.topology.nodes]
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        path = object_path(obj)
+        existing = self.client().get(f"{path}/{obj['metadata']['name']}")
+        if existing is None:
+            return self.client().request("POST", path, obj)
+        body = dict(obj)
+        body["metadata"] = {
+            **obj["metadata"],
+            "resourceVersion": existing["metadata"]["resourceVersion"],
+        }
+        return self.client().request("PUT", f"{path}/{obj['metadata']['name']}", body)
+
+    def delete_object(self, obj: dict[str, Any]) -> None:
+        self.client().delete(f"{object_path(obj)}/{obj['metadata']['name']}")
+
+    def create_pod(self, pod: dict[str, Any]) -> dict[str, Any]:
+        pod = json.loads(json.dumps(pod))
+        spec = pod.setdefault("spec", {})
+        if not spec.get("nodeName"):  # a simple scheduler: round-robin
+            names = self.node_names()
+            spec["nodeName"] = names[self._next_node % len(names)]
+            self._next_node += 1
+        namespace = pod["metadata"].setdefault("namespace", "default")
+        self.ensure_namespace(namespace)
+        return self.client().request("POST", pod_path(namespace), pod)
+
+    def ensure_namespace(self, namespace: str) -> None:
+        if self.client().get(f"/api/v1/namespaces/{namespace}") is None:
+            self.client().request(
+                "POST",
+                "/api/v1/namespaces",
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+            )
+
+    def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.client().get(pod_path(namespace, name))
+
+    def _sandbox(self, namespace: str, name: str) -> Any:
+        for kubelet in self.kubelets.values():
+            sandbox = kubelet.sandbox_for(namespace, name)
+            if sandbox is not None:
+                return sandbox
+        return None
+
+    def wait_pod(self, namespace: str, name: str, timeout: float) -> PodOutcome:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                sandbox = self._sandbox(namespace, name)
+                if sandbox is not None and sandbox.ready:
+                    return PodOutcome(True, seconds=sandbox.timings.get("add", 0.0))
+                if sandbox is not None and sandbox.error is not None:
+                    err = SandboxError(sandbox.error.code, str(sandbox.error))
+                    return PodOutcome(False, err, sandbox.timings.get("add", 0.0))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return PodOutcome(False)
+                self.changed.wait(min(remaining, 0.5))
+
+    def delete_pod(self, namespace: str, name: str, timeout: float = 30.0) -> SandboxError | None:
+        sandbox = self._sandbox(namespace, name)
+        self.client().delete(pod_path(namespace, name))
+        deadline = time.monotonic() + timeout
+        while self.get_pod(namespace, name) is not None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"pod {namespace}/{name} still exists after {timeout:.0f} s")
+            with self.changed:
+                self.changed.wait(0.1)
+        if sandbox is not None and sandbox.teardown_error is not None:
+            return SandboxError(sandbox.teardown_error.code, str(sandbox.teardown_error))
+        return None
+
+    def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        listing = self.client().request("GET", f"/api/v1/namespaces/{namespace}/events")
+        return [
+            e
+            for e in listing.get("items", [])
+            if (e.get("involvedObject") or {}).get("name") == name
+        ]
+
+    # ------------------------------------------------------------- kernel
+    def pod_netns(self, namespace: str, name: str) -> str:
+        sandbox = self._sandbox(namespace, name)
+        if sandbox is None or not sandbox.ready:
+            raise LookupError(f"pod {namespace}/{name} has no running sandbox")
+        return str(sandbox.netns)
+
+    def pod_network(self, namespace: str, name: str) -> PodNetwork:
+        netns = self.pod_netns(namespace, name)
+        interfaces = parse_addresses(sh.run(["ip", "-n", netns, "-d", "-j", "addr", "show"]))
+        routes = parse_routes(sh.run(["ip", "-n", netns, "-j", "route", "show"]), 4)
+        routes += parse_routes(sh.run(["ip", "-n", netns, "-6", "-j", "route", "show"]), 6)
+        return PodNetwork(tuple(interfaces), tuple(routes))
+
+    def exec_in_pod(
+        self, namespace: str, name: str, argv: list[str], timeout: float = 30.0
+    ) -> tuple[int, str]:
+        import subprocess
+
+        netns = self.pod_netns(namespace, name)
+        proc = subprocess.run(
+            ["nsenter", f"--net={NETNS_DIR}/{netns}", "--", *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return proc.returncode, proc.stdout + proc.stderr
+
+    def ping(
+        self, namespace: str, name: str, address: str, interface: str | None, timeout: float = 2.0
+    ) -> tuple[bool, str]:
+        argv = ["ping", "-n", "-c", "1", "-W", str(max(1, int(timeout)))]
+        if ":" in address:
+            argv.append("-6")
+        if interface:
+            argv += ["-I", interface]
+        code, output = self.exec_in_pod(namespace, name, [*argv, address], timeout + 5)
+        return code == 0, output
+
+    # ----------------------------------------------------------- machinery
+    def stop_api(self) -> None:
+        self.api_server.pause()
+
+    def start_api(self) -> None:
+        self.api_server.resume()
+
+    def set_api_fault(self, kind: str | None, delay: float = 0.0) -> None:
+        self.api_server.set_fault(kind, delay=delay)
+
+    def write_node_file(self, node: str, path: str, content: str) -> None:
+        target = self.topology.node(node).host_path(path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w", encoding="utf-8") as f:
+            f.write(content)
+
+    def remove_node_file(self, node: str, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.topology.node(node).host_path(path))
+
+    def node_of(self, namespace: str, name: str) -> str | None:
+        pod = self.get_pod(namespace, name)
+        node = ((pod or {}).get("spec") or {}).get("nodeName")
+        return str(node) if node else None
+
+    def leaks(self) -> list[str]:
+        """What deleted pods left behind: namespaces, links, leases, caches."""
+        found: list[str] = []
+        infra = {self.topology.fabric_netns} | {n.netns for n in self.topology.nodes}
+        for name in sorted(os.listdir(NETNS_DIR)) if os.path.isdir(NETNS_DIR) else []:
+            if name.startswith(self.cluster_id + "-") and name not in infra:
+                found.append(f"network namespace {name}")
+        for node in self.topology.nodes:
+            links = parse_addresses(sh.run(["ip", "-n", node.netns, "-d", "-j", "addr", "show"]))
+            for link in links:
+                if link.name not in ("lo", "eth0", "eth1"):
+                    found.append(f"{node.name}: link {link.name} ({link.kind})")
+            found += [f"{node.name}: {leak}" for leak in node_file_leaks(node)]
+        return found
+
+
+def node_file_leaks(node: Node) -> list[str]:
+    """IPAM leases and cache files left in a node's /var/lib/cni."""
+    found: list[str] = []
+    root = node.host_path("/var/lib/cni")
+    for dirpath, _dirs, files in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        for name in files:
+            if rel.startswith("networks") and (name == "lock" or name.startswith("last_reserved")):
+                continue  # host-local's bookkeeping, not a lease
+            found.append(f"file /var/lib/cni/{os.path.join(rel, name)}".replace("/./", "/"))
+    return found
+
+
+def node_object(node: Node) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": node.name, "labels": {"kubernetes.io/hostname": node.name}},
+        "spec": {"podCIDR": node.pod_cidr, "podCIDRs": [node.pod_cidr]},
+        "status": {
+            "addresses": [
+                {"type": "InternalIP", "address": node.ip},
+                {"type": "Hostname", "address": node.name},
+            ],
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
+
+
+def object_path(obj: dict[str, Any]) -> str:
+    """The collection path of an object from its apiVersion and kind."""
+    kind = obj.get("kind")
+    namespace = (obj.get("metadata") or {}).get("namespace", "default")
+    if kind == "NetworkAttachmentDefinition":
+        return f"{NAD_API}/namespaces/{namespace}/network-attachment-definitions"
+    if kind == "Namespace":
+        return "/api/v1/namespaces"
+    if kind == "Pod":
+        return pod_path(namespace)
+    raise ValueError(f"unsupported kind {kind!r} (NetworkAttachmentDefinition, Namespace, Pod)")
+
+
+__all__ = ["POD_CIDR_ALL", "LocalCluster"]

@@ -1,0 +1,370 @@
+"""A simulated kubelet + container runtime: the CNI caller of one node.
+
+It does for the pods bound to its node what kubelet and containerd do for
+networking, with the real protocol: watch the pods of its node through the
+API, create each sandbox's network namespace, call the *first* config of the
+node's CNI conf dir (re-read for every pod, lexical order, as containerd does)
+with ``CNI_ARGS`` carrying ``K8S_POD_NAMESPACE``, ``K8S_POD_NAME``,
+``K8S_POD_INFRA_CONTAINER_ID`` and ``K8S_POD_UID``, record the pod's IPs in
+its status, and on deletion call DEL with the cached ADD result and remove
+the namespace. A failed ADD is reported as a ``FailedCreatePodSandBox``
+event, then torn down with DEL, as containerd does.
+
+Plugins run inside the node (its network and mount namespaces) through
+``pymultus.cni.invoke``, the project's one way to run a CNI plugin.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.backends.local.topology import NETNS_DIR, Node, Topology
+from harness.kubeapi import APIError, KubeHTTP, pod_path
+from pymultus.cni.conflist import NetworkConfigList, add_list, del_list, load_network_config
+from pymultus.cni.errors import CNIError
+from pymultus.cni.invoke import ProcessExecutor
+from pymultus.cni.request import CNIRequest, parse_config_bytes
+from pymultus.cni.resultcache import ResultCache
+
+CONF_EXTENSIONS = (".conf", ".conflist", ".json")
+NODE_BIN_DIR = "/opt/cni/bin"
+NODE_CONF_DIR = "/etc/cni/net.d"
+POD_IFNAME = "eth0"
+
+
+@dataclass
+class Sandbox:
+    """One pod sandbox as the runtime knows it."""
+
+    pod_key: str  # namespace/name
+    uid: str
+    container_id: str
+    netns: str  # name under /run/netns
+    network: str = ""  # the CNI network name that was called
+    ready: bool = False
+    error: CNIError | None = None
+    teardown_error: CNIError | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def netns_path(self) -> str:
+        return f"/var/run/netns/{self.netns}"
+
+
+class Kubelet:
+    def __init__(
+        self,
+        node: Node,
+        topology: Topology,
+        api: KubeHTTP,
+        on_change: Callable[[], None],
+        workers: int = 4,
+    ) -> None:
+        self.node = node
+        self.topology = topology
+        self.api = api
+        self.on_change = on_change
+        self.sandboxes: dict[str, Sandbox] = {}  # by pod uid
+        self.lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=node.name)
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.inflight: set[str] = set()
+        self.cache = ResultCache(node.host_path("/var/lib/cni/results"))
+        self.errors: list[str] = []  # unexpected failures of the kubelet itself
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self.thread = threading.Thread(
+            target=self._watch_loop, name=f"kubelet-{self.node.name}", daemon=True
+        )
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _watch_loop(self) -> None:
+        selector = f"fieldSelector=spec.nodeName%3D{self.node.name}"
+        path = f"/api/v1/pods?{selector}"
+        rv = ""
+        while not self.stopping.is_set():
+            try:
+                if not rv:
+                    listing = self.api.request("GET", path)
+                    rv = str(listing["metadata"]["resourceVersion"])
+                    for pod in listing.get("items", []):
+                        self._dispatch(pod)
+                for event in self.api.watch(path, rv, timeout_seconds=5):
+                    if self.stopping.is_set():
+                        return
+                    obj = event.get("object") or {}
+                    if event.get("type") == "ERROR":
+                        rv = ""
+                        break
+                    rv = str(obj.get("metadata", {}).get("resourceVersion", rv))
+                    if event.get("type") in ("ADDED", "MODIFIED"):
+                        self._dispatch(obj)
+            except APIError as exc:
+                if exc.code == 410:
+                    rv = ""
+                    continue
+                self._fail(f"watch: {exc}")
+                self.stopping.wait(0.2)
+            except Exception as exc:  # the API went away: retry like a kubelet
+                if self.stopping.is_set():
+                    return
+                self._fail(f"watch: {type(exc).__name__}: {exc}")
+                self.stopping.wait(0.2)
+
+    def _fail(self, message: str) -> None:
+        self.errors.append(message)
+
+    def _dispatch(self, pod: dict[str, Any]) -> None:
+        uid = str(pod["metadata"]["uid"])
+        with self.lock:
+            if uid in self.inflight:
+                return
+            sandbox = self.sandboxes.get(uid)
+            deleting = bool(pod["metadata"].get("deletionTimestamp"))
+            if deleting:
+                action: Callable[[dict[str, Any]], None] = self._teardown
+            elif sandbox is None:
+                action = self._setup
+            else:
+                return
+            self.inflight.add(uid)
+        self.pool.submit(self._run, action, pod, uid)
+
+    def _run(self, action: Callable[[dict[str, Any]], None], pod: dict[str, Any], uid: str) -> None:
+        try:
+            action(pod)
+        except Exception:
+            self._fail(traceback.format_exc())
+        finally:
+            with self.lock:
+                self.inflight.discard(uid)
+            self.on_change()
+        # A deletion may have arrived while the setup ran: look again.
+        if action == self._setup:
+            current = self.api.get(pod_path(pod["metadata"]["namespace"], pod["metadata"]["name"]))
+            if current and current["metadata"].get("deletionTimestamp"):
+                self._dispatch(current)
+
+    # ---------------------------------------------------------------- CNI
+    def executor(self) -> ProcessExecutor:
+        return ProcessExecutor(
+            [self.node.host_path(NODE_BIN_DIR)],
+            base_env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")},
+            argv_prefix=self.node.exec_prefix(),
+        )
+
+    def network_config(self) -> NetworkConfigList:
+        """The first config in the node's conf dir, re-read for every pod."""
+        conf_dir = self.node.host_path(NODE_CONF_DIR)
+        names = sorted(n for n in os.listdir(conf_dir) if n.endswith(CONF_EXTENSIONS))
+        if not names:
+            raise CNIError(
+                7,
+                f"no network config found in {NODE_CONF_DIR} on {self.node.name}",
+                "cni plugin not initialized",
+            )
+        path = os.path.join(conf_dir, names[0])
+        with open(path, "rb") as f:
+            conf = parse_config_bytes(f.read(), what=f"{NODE_CONF_DIR}/{names[0]}")
+        return load_network_config(conf, f"{NODE_CONF_DIR}/{names[0]}")
+
+    def request(self, command: str, sandbox: Sandbox, pod: dict[str, Any]) -> CNIRequest:
+        meta = pod["metadata"]
+        return CNIRequest(
+            command=command,
+            container_id=sandbox.container_id,
+            netns=sandbox.netns_path,
+            ifname=POD_IFNAME,
+            args=(
+                ("IgnoreUnknown", "1"),
+                ("K8S_POD_NAMESPACE", str(meta["namespace"])),
+                ("K8S_POD_NAME", str(meta["name"])),
+                ("K8S_POD_INFRA_CONTAINER_ID", sandbox.container_id),
+                ("K8S_POD_UID", str(meta["uid"])),
+            ),
+            path=(NODE_BIN_DIR,),
+        )
+
+    def _setup(self, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        uid = str(meta["uid"])
+        sandbox = Sandbox(
+            pod_key=f"{meta['namespace']}/{meta['name']}",
+            uid=uid,
+            container_id=secrets.token_hex(32),
+            netns=f"{self.topology.cluster_id}-{uid[:13]}",
+        )
+        with self.lock:
+            self.sandboxes[uid] = sandbox
+        started = time.monotonic()
+        self.topology.add_netns(sandbox.netns)
+        self._loopback_up(sandbox)
+        request = self.request("ADD", sandbox, pod)
+        ncl: NetworkConfigList | None = None
+        try:
+            ncl = self.network_config()
+            sandbox.network = ncl.name
+            result = add_list(ncl, request, runtime_config(pod), self.executor())
+        except CNIError as exc:
+            sandbox.error = exc
+            sandbox.timings["add"] = time.monotonic() - started
+            self._event(
+                pod,
+                "Warning",
+                "FailedCreatePodSandBox",
+                f"Failed to create pod sandbox: failed to setup network for sandbox "
+                f'"{sandbox.container_id[:12]}": plugin type="{plugin_type(ncl)}" '
+                f"failed (add): {exc}",
+            )
+            self._cni_del(sandbox, pod, None)  # containerd tears a failed sandbox down
+            self.topology.remove_netns(sandbox.netns)
+            return
+        sandbox.timings["add"] = time.monotonic() - started
+        self.cache.save(ncl.name, sandbox.container_id, POD_IFNAME, ncl.raw, result)
+        sandbox.ready = True
+        self._report_running(pod, result)
+
+    def _teardown(self, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        uid = str(meta["uid"])
+        with self.lock:
+            sandbox = self.sandboxes.get(uid)
+        if sandbox is not None and sandbox.ready:
+            started = time.monotonic()
+            cached = self.cache.load(sandbox.network, sandbox.container_id, POD_IFNAME)
+            prev = cached[1] if cached else None
+            self._cni_del(sandbox, pod, prev)
+            self.cache.remove(sandbox.network, sandbox.container_id, POD_IFNAME)
+            self.topology.remove_netns(sandbox.netns)
+            sandbox.timings["del"] = time.monotonic() - started
+            sandbox.ready = False
+        self.api.delete(pod_path(meta["namespace"], meta["name"]), grace_seconds=0)
+
+    def _cni_del(
+        self, sandbox: Sandbox, pod: dict[str, Any], prev: dict[str, Any] | None, attempts: int = 3
+    ) -> None:
+        """DEL, retried a little as a kubelet retries StopPodSandbox."""
+        for attempt in range(1, attempts + 1):
+            try:
+                ncl = self.network_config()
+                del_list(
+                    ncl,
+                    self.request("DEL", sandbox, pod),
+                    runtime_config(pod),
+                    prev,
+                    self.executor(),
+                )
+                sandbox.teardown_error = None
+                return
+            except CNIError as exc:
+                sandbox.teardown_error = exc
+                if attempt < attempts:
+                    time.sleep(0.2 * attempt)
+        self._event(
+            pod,
+            "Warning",
+            "FailedKillPod",
+            f"error killing pod: failed to destroy network for sandbox: {sandbox.teardown_error}",
+        )
+
+    def _loopback_up(self, sandbox: Sandbox) -> None:
+        from harness.backends.local import sh
+
+        sh.run(["ip", "-n", sandbox.netns, "link", "set", "lo", "up"])
+
+    # ------------------------------------------------------------- status
+    def _report_running(self, pod: dict[str, Any], result: dict[str, Any]) -> None:
+        ips = [str(ip["address"]).split("/")[0] for ip in result.get("ips", [])]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        status: dict[str, Any] = {
+            "phase": "Running",
+            "hostIP": self.node.ip,
+            "hostIPs": [{"ip": self.node.ip}],
+            "podIP": ips[0] if ips else None,
+            "podIPs": [{"ip": ip} for ip in ips],
+            "startTime": now,
+            "conditions": [
+                {"type": "PodReadyToStartContainers", "status": "True"},
+                {"type": "Initialized", "status": "True"},
+                {"type": "Ready", "status": "True", "lastTransitionTime": now},
+                {"type": "ContainersReady", "status": "True"},
+                {"type": "PodScheduled", "status": "True"},
+            ],
+        }
+        meta = pod["metadata"]
+        self.api.merge_patch(
+            pod_path(meta["namespace"], meta["name"]) + "/status", {"status": status}
+        )
+
+    def _event(self, pod: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        meta = pod["metadata"]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "kind": "Pod",
+                "namespace": meta["namespace"],
+                "name": meta["name"],
+                "uid": meta["uid"],
+                "apiVersion": "v1",
+            },
+            "reason": reason,
+            "message": message,
+            "type": type_,
+            "source": {"component": "kubelet", "host": self.node.name},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.api.request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", event)
+        except Exception as exc:
+            self._fail(f"event: {exc}")
+
+    # -------------------------------------------------------------- query
+    def sandbox_for(self, namespace: str, name: str) -> Sandbox | None:
+        key = f"{namespace}/{name}"
+        with self.lock:
+            found = [s for s in self.sandboxes.values() if s.pod_key == key]
+        return found[-1] if found else None
+
+    def netns_path(self, sandbox: Sandbox) -> str:
+        return os.path.join(NETNS_DIR, sandbox.netns)
+
+
+def runtime_config(pod: dict[str, Any]) -> dict[str, Any]:
+    """Capability args containerd derives from the pod spec (portMappings)."""
+    mappings: list[dict[str, Any]] = []
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for port in container.get("ports") or []:
+            if port.get("hostPort"):
+                mappings.append(
+                    {
+                        "hostPort": int(port["hostPort"]),
+                        "containerPort": int(port["containerPort"]),
+                        "protocol": str(port.get("protocol", "TCP")).lower(),
+                    }
+                )
+    return {"portMappings": mappings} if mappings else {}
+
+
+def plugin_type(ncl: NetworkConfigList | None) -> str:
+    if ncl is None or not ncl.plugins:
+        return "unknown"
+    return str(ncl.plugins[0].get("type", "unknown"))

@@ -1,0 +1,346 @@
+"""Simulated nodes: network namespaces, a fabric, and a private filesystem view.
+
+Each node is what a kind node container is to the CNI plugins running on it:
+- its own network namespace (``<cluster>-node-N``), never the root one, with
+  ``eth0`` on an L2 fabric shared by all nodes (a bridge in a fabric
+  namespace, like kind's docker network) and ``eth1`` on a second fabric,
+  the master for macvlan attachments across nodes (as the reference's e2e
+  wires its kind workers);
+- its own mount namespace in which ``/etc/cni``, ``/var/lib/cni`` and
+  ``/opt/cni`` are the node's own directories, so host-local leases, the
+  meta-plugin's caches and configs are per node as on real machines, while
+  the CNI binaries are shared (symlinks in the node's ``/opt/cni/bin``).
+
+Pod routes between nodes are static routes on each node (node i owns
+10.244.i.0/24), like kindnet installs. The root namespace's network
+configuration is never touched: links are created directly in their target
+namespaces. Everything made is recorded in ``state.json`` in the run
+directory, so :func:`destroy_run_dir` can remove it after a crash too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from harness.backends.local import sh
+
+NETNS_DIR = "/run/netns"
+RUN_ROOT = "/run/harness"
+FABRIC_PREFIX = ipaddress.ip_network("172.18.0.0/16")
+POD_CIDR_TEMPLATE = "10.244.{index}.0/24"
+POD_CIDR_ALL = "10.244.0.0/16"
+# Host paths a node sees as its own (source dir name in the node dir, target).
+NODE_MOUNTS = (("etc-cni", "/etc/cni"), ("var-lib-cni", "/var/lib/cni"), ("opt-cni", "/opt/cni"))
+
+
+@dataclass
+class Node:
+    name: str
+    index: int
+    netns: str
+    mount_ns: str
+    root: str  # backing directory of this node's private paths
+    address: str  # eth0 address, CIDR
+    pod_cidr: str
+
+    @property
+    def ip(self) -> str:
+        return self.address.split("/")[0]
+
+    def host_path(self, path: str) -> str:
+        """Where a path as the node sees it lives on the host (for the harness)."""
+        for source, target in NODE_MOUNTS:
+            if path == target or path.startswith(target + "/"):
+                return os.path.join(self.root, source) + path[len(target) :]
+        return path
+
+    def exec_prefix(self) -> list[str]:
+        """argv prefix that runs a program inside this node (network + mounts)."""
+        return ["nsenter", f"--net={NETNS_DIR}/{self.netns}", f"--mount={self.mount_ns}", "--"]
+
+
+@dataclass
+class State:
+    """What a run made, written down as soon as it is made."""
+
+    cluster_id: str
+    owner_pid: int
+    netns: list[str] = field(default_factory=list)
+    mounts: list[str] = field(default_factory=list)  # unmount in reverse
+    created_dirs: list[str] = field(default_factory=list)  # host dirs we had to create
+    pids: list[int] = field(default_factory=list)
+
+
+class Topology:
+    """Creates and destroys the namespaces, links and mounts of one cluster."""
+
+    def __init__(
+        self,
+        cluster_id: str,
+        nodes: int,
+        cni_bin_dirs: list[str],
+        extra_binaries: dict[str, str] | None = None,
+        run_root: str = RUN_ROOT,
+    ) -> None:
+        if nodes < 1 or nodes > 200:
+            raise ValueError("nodes must be between 1 and 200")
+        self.cluster_id = cluster_id
+        self.run_dir = os.path.join(run_root, cluster_id)
+        self.cni_bin_dirs = cni_bin_dirs
+        self.extra_binaries = extra_binaries or {}
+        self.state = State(cluster_id, os.getpid())
+        self.fabric_netns = f"{cluster_id}-fabric"
+        self.nodes = [self._node(i) for i in range(1, nodes + 1)]
+
+    def _node(self, index: int) -> Node:
+        name = f"node-{index}"
+        return Node(
+            name=name,
+            index=index,
+            netns=f"{self.cluster_id}-{name}",
+            mount_ns=os.path.join(self.run_dir, f"{name}.mnt"),
+            root=os.path.join(self.run_dir, "nodes", name),
+            address=f"{FABRIC_PREFIX[10 + index]}/{FABRIC_PREFIX.prefixlen}",
+            pod_cidr=POD_CIDR_TEMPLATE.format(index=index),
+        )
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(f"no node {name!r} (nodes: {[n.name for n in self.nodes]})")
+
+    # ------------------------------------------------------------ create
+    def create(self) -> None:
+        os.makedirs(self.run_dir, mode=0o700, exist_ok=False)
+        self._save()
+        try:
+            self._create_netns(self.fabric_netns)
+            sh.ip_batch(
+                [
+                    "link set lo up",
+                    "link add br0 type bridge",
+                    "link set br0 up",
+                    "link add br1 type bridge",
+                    "link set br1 up",
+                ],
+                netns=self.fabric_netns,
+            )
+            for node in self.nodes:
+                self._create_node_network(node)
+            fabric_cmds: list[str] = []
+            for node in self.nodes:
+                for dev, bridge in (("e0", "br0"), ("e1", "br1")):
+                    fabric_cmds += [
+                        f"link set n{node.index}{dev} master {bridge}",
+                        f"link set n{node.index}{dev} up",
+                    ]
+            sh.ip_batch(fabric_cmds, netns=self.fabric_netns)
+            self._private_run_dir()
+            for node in self.nodes:
+                self._create_node_filesystem(node)
+        except BaseException:
+            self.destroy()
+            raise
+
+    def _create_netns(self, name: str) -> None:
+        sh.run(["ip", "netns", "add", name])
+        self.state.netns.append(name)
+        self._save()
+
+    def _create_node_network(self, node: Node) -> None:
+        self._create_netns(node.netns)
+        for dev in ("0", "1"):
+            sh.run(
+                [
+                    "ip",
+                    "link",
+                    "add",
+                    f"eth{dev}",
+                    "netns",
+                    node.netns,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    f"n{node.index}e{dev}",
+                    "netns",
+                    self.fabric_netns,
+                ]
+            )
+        cmds = [
+            "link set lo up",
+            f"addr add {node.address} dev eth0",
+            "link set eth0 up",
+            "link set eth1 up",
+        ]
+        for other in self.nodes:
+            if other is not node:
+                cmds.append(f"route add {other.pod_cidr} via {other.ip} dev eth0")
+        sh.ip_batch(cmds, netns=node.netns)
+        # Forwarding between pods and the fabric, inside the node only
+        # (net.ipv4.ip_forward is per network namespace).
+        sh.run(
+            [
+                "nsenter",
+                f"--net={NETNS_DIR}/{node.netns}",
+                "sysctl",
+                "-q",
+                "-w",
+                "net.ipv4.ip_forward=1",
+                "net.ipv6.conf.all.forwarding=1",
+            ]
+        )
+
+    def _private_run_dir(self) -> None:
+        # A persistent mount namespace is pinned by bind-mounting its nsfs file,
+        # which the kernel refuses on a shared mount: make the run dir a
+        # private mount of its own.
+        sh.run(["mount", "--bind", self.run_dir, self.run_dir])
+        self.state.mounts.append(self.run_dir)
+        self._save()
+        sh.run(["mount", "--make-private", self.run_dir])
+
+    def _create_node_filesystem(self, node: Node) -> None:
+        for source, target in NODE_MOUNTS:
+            os.makedirs(os.path.join(node.root, source), exist_ok=True)
+            self._ensure_host_dir(target)
+        os.makedirs(node.host_path("/etc/cni/net.d"), exist_ok=True)
+        os.makedirs(node.host_path("/etc/cni/multus/net.d"), exist_ok=True)
+        bin_dir = node.host_path("/opt/cni/bin")
+        os.makedirs(bin_dir, exist_ok=True)
+        for directory in reversed(self.cni_bin_dirs):  # earlier dirs win
+            if os.path.isdir(directory):
+                for name in os.listdir(directory):
+                    link = os.path.join(bin_dir, name)
+                    if os.path.lexists(link):
+                        os.unlink(link)
+                    os.symlink(os.path.join(directory, name), link)
+        for name, path in self.extra_binaries.items():
+            link = os.path.join(bin_dir, name)
+            if os.path.lexists(link):
+                os.unlink(link)
+            os.symlink(path, link)
+
+        open(node.mount_ns, "w").close()
+        # Slave propagation: pod network namespaces mounted later under
+        # /run/netns by the runtime (in the root mount namespace) appear
+        # inside the node, as they do in a kind node.
+        sh.run(["unshare", f"--mount={node.mount_ns}", "--propagation", "slave", "true"])
+        self.state.mounts.append(node.mount_ns)
+        self._save()
+        for source, target in NODE_MOUNTS:
+            sh.run(
+                [
+                    "nsenter",
+                    f"--mount={node.mount_ns}",
+                    "--",
+                    "mount",
+                    "--bind",
+                    os.path.join(node.root, source),
+                    target,
+                ]
+            )
+
+    def _ensure_host_dir(self, path: str) -> None:
+        """Mount targets must exist on the host; remember those we create."""
+        missing: list[str] = []
+        current = path
+        while not os.path.exists(current):
+            missing.append(current)
+            current = os.path.dirname(current)
+        for directory in reversed(missing):
+            os.mkdir(directory, 0o755)
+            self.state.created_dirs.append(directory)
+        if missing:
+            self._save()
+
+    def _save(self) -> None:
+        path = os.path.join(self.run_dir, "state.json")
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(asdict(self.state), f)
+        os.replace(tmp, path)
+
+    # ----------------------------------------------------------- destroy
+    def add_netns(self, name: str) -> None:
+        """Create a pod's network namespace and record it."""
+        self._create_netns(name)
+
+    def remove_netns(self, name: str) -> None:
+        delete_netns(name)
+        if name in self.state.netns:
+            self.state.netns.remove(name)
+            self._save()
+
+    def destroy(self) -> None:
+        destroy_state(self.state, self.run_dir)
+
+
+def delete_netns(name: str) -> None:
+    if os.path.exists(os.path.join(NETNS_DIR, name)):
+        sh.run(["ip", "netns", "delete", name], check=False)
+
+
+def destroy_state(state: State, run_dir: str) -> None:
+    """Remove everything a run recorded, whatever state it was left in."""
+    for pid in state.pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, 9)
+    # Pods first, then nodes, then the fabric: veth peers vanish with them.
+    for name in sorted(state.netns, key=lambda n: (n.endswith("-fabric"), "-node-" in n)):
+        delete_netns(name)
+    for mount in reversed(state.mounts):
+        sh.run(["umount", "-l", mount], check=False)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for directory in reversed(state.created_dirs):
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)
+
+
+def load_state(run_dir: str) -> State | None:
+    try:
+        with open(os.path.join(run_dir, "state.json")) as f:
+            data: dict[str, Any] = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return State(**data)
+
+
+def destroy_run_dir(run_dir: str) -> None:
+    state = load_state(run_dir)
+    if state is None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    destroy_state(state, run_dir)
+
+
+def stale_run_dirs(run_root: str = RUN_ROOT) -> list[str]:
+    """Run directories whose owning process is gone (a crashed earlier run)."""
+    out: list[str] = []
+    try:
+        names = os.listdir(run_root)
+    except OSError:
+        return out
+    for name in names:
+        run_dir = os.path.join(run_root, name)
+        state = load_state(run_dir)
+        if state is None or not pid_alive(state.owner_pid):
+            out.append(run_dir)
+    return out
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,33 @@
+"""Finding and loading many scenario files at once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from harness.scenario.loader import Scenario, ScenarioError, load_scenario
+
+
+def scenario_files(paths: Sequence[str]) -> list[str]:
+    """Scenario files named directly, or found (recursively) in directories."""
+    files: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, _dirs, names in os.walk(path):
+                files += [
+                    os.path.join(root, n) for n in sorted(names) if n.endswith((".yaml", ".yml"))
+                ]
+        else:
+            files.append(path)
+    return sorted(files)
+
+
+def load_all(files: Sequence[str], errors: list[str]) -> list[Scenario]:
+    """Load every file; invalid ones are reported in ``errors`` (file:line: message)."""
+    scenarios = []
+    for path in files:
+        try:
+            scenarios.append(load_scenario(path))
+        except ScenarioError as exc:
+            errors.append(str(exc))
+    return scenarios

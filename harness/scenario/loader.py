@@ -1,0 +1,227 @@
+"""Loading scenario files: YAML -> validated data that remembers its lines.
+
+A scenario error must point at ``file:line``, so the loader keeps, for every
+value, the line it came from (:class:`Lines`), validates the document against
+the JSON Schema shipped in this package, and resolves fixtures by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import yaml
+
+FORMAT_VERSION = 0
+NAD_KIND = "NetworkAttachmentDefinition"
+NAD_API_VERSION = "k8s.cni.cncf.io/v1"
+
+
+class ScenarioError(Exception):
+    """A scenario file that cannot be run, with the place to fix it."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line
+        self.message = message
+
+
+Pointer = tuple[str | int, ...]
+
+
+@dataclass
+class Lines:
+    """Line numbers (1-based) of every value in a YAML document, by JSON pointer."""
+
+    by_pointer: dict[Pointer, int] = field(default_factory=dict)
+
+    def line(self, pointer: Pointer) -> int | None:
+        # The closest enclosing value that has a line.
+        for end in range(len(pointer), -1, -1):
+            if pointer[:end] in self.by_pointer:
+                return self.by_pointer[pointer[:end]]
+        return None
+
+
+def _walk(node: yaml.Node, pointer: Pointer, lines: Lines) -> None:
+    lines.by_pointer[pointer] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                _walk(value, (*pointer, key.value), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*pointer, index), lines)
+
+
+@dataclass
+class Scenario:
+    path: str
+    data: dict[str, Any]
+    lines: Lines
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    @property
+    def covers(self) -> list[str]:
+        return list(self.data.get("covers", []))
+
+    @property
+    def nodes(self) -> int:
+        return int((self.data.get("cluster") or {}).get("nodes", 1))
+
+    @property
+    def meta_config(self) -> dict[str, Any]:
+        return dict((self.data.get("cluster") or {}).get("metaConfig") or {})
+
+    def line(self, *pointer: str | int) -> int | None:
+        return self.lines.line(tuple(pointer))
+
+    def where(self, *pointer: str | int) -> str:
+        line = self.line(*pointer)
+        return f"{self.path}:{line}" if line else self.path
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    text = resources.files("harness.scenario").joinpath("schema.json").read_text()
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def fixtures_dir() -> str:
+    """fixtures/ of the source tree, or the copy shipped inside the package."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    source = os.path.join(here, "fixtures")
+    if os.path.isdir(source):
+        return source
+    return str(resources.files("harness").joinpath("_data", "fixtures"))
+
+
+def load_scenario(path: str) -> Scenario:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ScenarioError(path, None, f"cannot read: {exc.strerror}") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ScenarioError(path, line, f"invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(data, dict) or node is None:
+        raise ScenarioError(path, 1, "a scenario is a YAML mapping with at least name and covers")
+    lines = Lines()
+    _walk(node, (), lines)
+    validate(path, data, lines)
+    scenario = Scenario(path, data, lines)
+    check_references(scenario)
+    return scenario
+
+
+def validate(path: str, data: dict[str, Any], lines: Lines) -> None:
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors) or errors[0]
+        pointer = tuple(error.absolute_path)
+        where = "/".join(str(p) for p in pointer) or "(top level)"
+        raise ScenarioError(path, lines.line(pointer), f"{where}: {error.message}")
+
+
+def check_references(scenario: Scenario) -> None:
+    """Names used in expectations and steps must be declared pods."""
+    pods = {p["name"] for p in scenario.data.get("pods", [])}
+
+    def check(name: str, *pointer: str | int) -> None:
+        if name not in pods:
+            raise ScenarioError(
+                scenario.path,
+                scenario.line(*pointer),
+                f"unknown pod {name!r} (declared pods: {sorted(pods)})",
+            )
+
+    def check_expectations(items: list[dict[str, Any]], *base: str | int) -> None:
+        for i, exp in enumerate(items):
+            if "pod" in exp:
+                check(exp["pod"], *base, i, "pod")
+            if "ping" in exp:
+                check(exp["ping"]["from"], *base, i, "ping", "from")
+                if "/" not in exp["ping"]["to"] and not _is_ip(exp["ping"]["to"]):
+                    check(exp["ping"]["to"], *base, i, "ping", "to")
+            for pair in exp.get("distinctAddresses", []):
+                check(pair.split("/")[0], *base, i, "distinctAddresses")
+
+    check_expectations(scenario.data.get("expect", []), "expect")
+    for s, step in enumerate(scenario.data.get("steps", [])):
+        for verb in ("create", "delete"):
+            for j, name in enumerate(step.get(verb, [])):
+                check(name, "steps", s, verb, j)
+        check_expectations(step.get("expect", []), "steps", s, "expect")
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def network_objects(scenario: Scenario) -> list[dict[str, Any]]:
+    """The NetworkAttachmentDefinitions a scenario applies, fixtures resolved."""
+    out = []
+    for index, spec in enumerate(scenario.data.get("networks", [])):
+        if "fixture" in spec:
+            spec = {
+                **load_fixture(scenario, index, spec["fixture"]),
+                **{k: v for k, v in spec.items() if k != "fixture"},
+            }
+        config = spec.get("config", "")
+        if not isinstance(config, str):
+            config = json.dumps(config)
+        metadata: dict[str, Any] = {
+            "name": spec["name"],
+            "namespace": spec.get("namespace", "default"),
+        }
+        if spec.get("annotations"):
+            metadata["annotations"] = dict(spec["annotations"])
+        out.append(
+            {
+                "apiVersion": NAD_API_VERSION,
+                "kind": NAD_KIND,
+                "metadata": metadata,
+                "spec": {"config": config},
+            }
+        )
+    return out
+
+
+def load_fixture(scenario: Scenario, index: int, name: str) -> dict[str, Any]:
+    path = os.path.join(fixtures_dir(), "nads", f"{name}.yaml")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except OSError as exc:
+        available = sorted(n[:-5] for n in os.listdir(os.path.dirname(path)) if n.endswith(".yaml"))
+        raise ScenarioError(
+            scenario.path,
+            scenario.line("networks", index, "fixture"),
+            f"unknown network fixture {name!r} (available: {available})",
+        ) from exc
+    if not isinstance(data, dict) or "name" not in data or "config" not in data:
+        raise ScenarioError(path, 1, "a network fixture has name and config")
+    return data
