@@ -1,9 +1,10 @@
-"""Running a plan: ADD with rollback, DEL in reverse, network-status.
+"""Running a plan: ADD with rollback, DEL in reverse, CHECK, STATUS, GC,
+default-route, network-status and events.
 
 The engine owns the I/O of a CNI operation but receives every channel to the
 outside world as an argument (the plugin executor, the Kubernetes API, the
-delegate cache, the logger), so the same engine runs in the thin plugin, in
-the node daemon and under fakes in unit tests.
+delegate cache, the logger, the pod-netns route setter), so the same engine
+runs in the thin plugin, in the node daemon and under fakes in unit tests.
 """
 
 from __future__ import annotations
@@ -14,22 +15,46 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pymultus.cni.conflist import add_list, del_list
+from pymultus import events, podnet
+from pymultus.cni.conflist import (
+    add_list,
+    check_list,
+    del_list,
+    gc_list,
+    plugin_conf,
+    status_list,
+)
 from pymultus.cni.errors import (
+    INCOMPATIBLE_VERSION,
     INVALID_CONFIG,
+    NOT_AVAILABLE,
     TRY_AGAIN_LATER,
     UNKNOWN_CONTAINER,
     CNIError,
 )
 from pymultus.cni.invoke import Executor
-from pymultus.cni.request import CNIRequest
+from pymultus.cni.request import DEL, CNIRequest
 from pymultus.cni.result import convert_result
+from pymultus.cni.version import at_least
 from pymultus.log import Logger
 from pymultus.model.config import MultusConfig
-from pymultus.model.nad import resolve_conf_reference, resolve_nad_config
-from pymultus.model.status import NETWORK_STATUS_ANNOTATION, encode_status, status_entry
+from pymultus.model.nad import (
+    load_conf_file,
+    nad_resource_name,
+    resolve_conf_reference,
+    resolve_nad_config,
+)
+from pymultus.model.selection import ip_version
+from pymultus.model.status import (
+    LEGACY_NETWORK_STATUS_ANNOTATION,
+    NETWORK_STATUS_ANNOTATION,
+    apply_default_route,
+    encode_status,
+    status_entry,
+)
 from pymultus.plan import (
     CLUSTER,
+    CLUSTER_OVERRIDE,
     DEFAULT_NETWORKS,
     INLINE,
     Delegate,
@@ -53,6 +78,35 @@ class KubeAPI(Protocol):
     def patch_pod_status_annotations(
         self, namespace: str, name: str, annotations: dict[str, str | None]
     ) -> dict[str, Any] | None: ...
+
+
+class EventSink(Protocol):
+    """Optional on a KubeAPI: ``kube.client.KubeClient.create_event``."""
+
+    def create_event(
+        self,
+        namespace: str,
+        involved: Mapping[str, Any],
+        reason: str,
+        message: str,
+        type: str = "Normal",
+    ) -> dict[str, Any]: ...
+
+
+#: Sets the pod's default route: (netns path, family, ifname, gateway).
+RouteSetter = Callable[[str, int, str, str], None]
+#: The pod's links: netns path -> link names.
+LinkLister = Callable[[str], set[str]]
+#: Devices the kubelet allocated to a pod: (namespace, name) -> {resourceName: [deviceID]}.
+PodResources = Callable[[str, str], dict[str, list[str]]]
+
+
+#: NPWG device-info spec v1.1: where device plugins leave device-info files.
+DEVICE_INFO_DIR = "/var/run/k8s.cni.cncf.io/devinfo/dp"
+
+
+class NetworkNotFound(CNIError):
+    """A NAD named by the pod does not exist (reported as a NoNetworkFound event)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +135,10 @@ class Engine:
     log: Logger
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
+    set_route: RouteSetter = podnet.set_default_route
+    list_links: LinkLister = podnet.list_links
+    pod_resources: PodResources | None = None
+    device_info_dir: str = DEVICE_INFO_DIR
 
     # ----------------------------------------------------------------- ADD
     def add(self, request: CNIRequest) -> dict[str, Any]:
@@ -101,6 +159,9 @@ class Engine:
         results: list[dict[str, Any]] = []
         for index, delegate in enumerate(delegates):
             try:
+                if delegate.auxiliary:
+                    results.append(self.run_chained_add(request, delegate, results[0]))
+                    continue
                 results.append(self.run_add(request, delegate))
             except CNIError as exc:
                 self.log.error(f"ADD {delegate.status_name} ({delegate.ifname}) failed: {exc}")
@@ -116,14 +177,46 @@ class Engine:
             item["result"] = result
         self.cache.save(request.container_id, entry)
 
+        # Everything that can still fail happens before the status is written and
+        # inside the rollback guard: a failed ADD leaves nothing behind.
         try:
-            self.publish_status(request, pod_id, pod, delegates, results)
+            chosen = self.apply_default_routes(request, delegates)
+            first = results[0]
+            if chosen and any(index != 0 for index, _ in chosen.values()):
+                moved = {family for family, (index, _) in chosen.items() if index != 0}
+                first = without_default_routes(first, moved)
+            # CNI SPEC.md section 4: the result in the version the caller asked for.
+            answer = convert_result(first, self.cfg.cni_version)
+            self.publish_status(request, pod_id, pod, delegates, results, chosen)
         except CNIError as exc:
-            self.log.error(f"writing network-status failed, rolling back: {exc}")
+            self.log.error(f"finishing ADD failed, rolling back: {exc}")
             self.rollback(request, delegates, results)
             self.cache.remove(request.container_id)
             raise
-        return convert_result(results[0], self.cfg.cni_version)
+        self.emit_added(pod_id, pod, delegates, results)
+        return answer
+
+    def apply_default_routes(
+        self, request: CNIRequest, delegates: list[Delegate]
+    ) -> dict[int, tuple[int, str]]:
+        """Install requested default routes; ``{family: (delegate index, gateway)}``.
+
+        NPWG v1.3 4.1.2.1.8: the requested gateway becomes the only default
+        route of its family. More than one gateway per family was refused
+        while planning (model.selection.default_route_gateways_by_family).
+        """
+        chosen: dict[int, tuple[int, str]] = {}
+        for index, delegate in enumerate(delegates):
+            for gateway in delegate.default_route:
+                family = ip_version(gateway)
+                if family is None or family in chosen:
+                    continue
+                chosen[family] = (index, gateway)
+        for family, (index, gateway) in sorted(chosen.items()):
+            ifname = delegates[index].ifname
+            self.log.verbose(f"default-route: IPv{family} via {gateway} dev {ifname}")
+            self.set_route(request.netns, family, ifname, gateway)
+        return chosen
 
     def run_add(self, request: CNIRequest, delegate: Delegate) -> dict[str, Any]:
         ncl = delegate_network_config(delegate.conf, f"network {delegate.status_name}")
@@ -131,6 +224,20 @@ class Engine:
         return add_list(
             ncl, request.with_(ifname=delegate.ifname), delegate.runtime_config, self.execute
         )
+
+    def run_chained_add(
+        self, request: CNIRequest, delegate: Delegate, prev: dict[str, Any]
+    ) -> dict[str, Any]:
+        """ADD a chained config whose first plugin gets ``prev`` (CNI SPEC.md section 3)."""
+        ncl = delegate_network_config(delegate.conf, f"auxiliary chain {delegate.status_name}")
+        self.log.verbose(f"ADD auxiliary chain {delegate.status_name} on {delegate.ifname}")
+        req = request.with_(command="ADD", ifname=delegate.ifname)
+        for plugin in ncl.plugins:
+            if prev.get("cniVersion") != ncl.cni_version:
+                prev = convert_result({"cniVersion": ncl.cni_version, **prev}, ncl.cni_version)
+            conf = plugin_conf(ncl, plugin, delegate.runtime_config, prev)
+            prev = self.execute(plugin["type"], "ADD", conf, req) or prev
+        return prev
 
     def rollback(
         self, request: CNIRequest, attempted: list[Delegate], results: list[dict[str, Any]]
@@ -212,8 +319,94 @@ class Engine:
         refs = requested_networks(self.cfg, pod, namespace)
         if not refs:
             raise CNIError(INVALID_CONFIG, "no default network: set clusterNetwork or delegates")
-        resolved = [self.resolve(ref) for ref in refs]
-        return build_plan(refs, resolved, request.ifname, self.cfg.runtime_config)
+        resolved: list[ResolvedNetwork] = []
+        for ref in refs:
+            try:
+                resolved.append(self.resolve(ref))
+            except NetworkNotFound as exc:
+                if pod is not None and request.command != DEL:
+                    self.emit(
+                        pod,
+                        events.NO_NETWORK_FOUND,
+                        events.no_network_found_message(ref.namespace, ref.name, exc.msg),
+                        "Warning",
+                    )
+                raise
+        device_ids = self.allocate_devices(pod_id, resolved)
+        delegates = build_plan(refs, resolved, request.ifname, self.cfg.runtime_config, device_ids)
+        return delegates + self.auxiliary_chain(request)
+
+    def auxiliary_chain(self, request: CNIRequest) -> list[Delegate]:
+        """``auxiliaryCNIChainName``: every config in that directory, as chained plugins.
+
+        The reference runs each config found in the directory of that name
+        next to the cluster network's config file (for a clusterNetwork that
+        is not a path: in confDir) on the pod's default interface, with the
+        default network's result as prevResult, after all attachments
+        (e.g. istio-cni, tuning). A missing directory means nothing to run.
+        """
+        name = self.cfg.auxiliary_cni_chain_name
+        if not name:
+            return []
+        directory = os.path.join(chain_base_dir(self.cfg), name)
+        try:
+            entries = sorted(os.listdir(directory))
+        except OSError:
+            self.log.verbose(f"auxiliaryCNIChainName: {directory} does not exist; nothing to run")
+            return []
+        chain = []
+        for entry in entries:
+            path = os.path.join(directory, entry)
+            if entry.endswith((".conf", ".conflist", ".json")) and os.path.isfile(path):
+                conf = load_conf_file(path)
+                chain.append(
+                    Delegate(
+                        status_name=str(conf.get("name") or entry),
+                        conf=conf,
+                        ifname=request.ifname,
+                        is_default=False,
+                        auxiliary=True,
+                    )
+                )
+        return chain
+
+    def allocate_devices(
+        self, pod_id: PodIdentity | None, resolved: list[ResolvedNetwork]
+    ) -> dict[int, str]:
+        """Hand each NAD with a resourceName one of the pod's devices of that resource.
+
+        The kubelet's pod-resources API lists the device IDs it allocated to
+        the pod per resource; attachments of the same resource take them in
+        order, as the reference does.
+        """
+        wanted = [i for i, network in enumerate(resolved) if network.resource_name]
+        if not wanted or pod_id is None:
+            return {}
+        if self.pod_resources is not None:
+            allocated = self.pod_resources(pod_id.namespace, pod_id.name)
+        else:
+            from pymultus.podresources import list_pod_devices
+
+            allocated = list_pod_devices(
+                pod_id.namespace, pod_id.name, self.cfg.pod_resources_socket
+            )
+        taken: dict[str, int] = {}
+        device_ids: dict[int, str] = {}
+        for index in wanted:
+            resource = resolved[index].resource_name
+            devices = allocated.get(resource) or []
+            position = taken.get(resource, 0)
+            if position >= len(devices):
+                raise CNIError(
+                    INVALID_CONFIG,
+                    f"network {resolved[index].status_name} needs a device of resource "
+                    f"{resource!r} but the kubelet allocated {len(devices)} to pod "
+                    f"{pod_id.namespace}/{pod_id.name}",
+                    f"request {resource} in the pod's container resources (one per attachment)",
+                )
+            device_ids[index] = devices[position]
+            taken[resource] = position + 1
+        return device_ids
 
     def resolve(self, ref: NetworkRef) -> ResolvedNetwork:
         """Fetch one network's configuration (the I/O half of planning)."""
@@ -226,8 +419,7 @@ class Engine:
             if self.kube is not None and "/" not in ref.name:
                 nad = self.kube.get_nad(ref.namespace, ref.name)
                 if nad is not None:
-                    conf = resolve_nad_config(nad, self.cfg.conf_dir)
-                    return ResolvedNetwork(conf, status_name_for(ref, conf, from_nad=True))
+                    return self.from_nad(ref, nad)
             found = resolve_conf_reference(ref.name, self.cfg.conf_dir)
             if found is None:
                 raise CNIError(
@@ -247,13 +439,23 @@ class Engine:
             )
         nad = self.kube.get_nad(ref.namespace, ref.name)
         if nad is None:
-            raise CNIError(
+            where = (
+                "v1.multus-cni.io/default-network"
+                if ref.source == CLUSTER_OVERRIDE
+                else "k8s.v1.cni.cncf.io/networks"
+            )
+            raise NetworkNotFound(
                 INVALID_CONFIG,
                 f"NetworkAttachmentDefinition {ref.key} not found",
-                "create it, or fix the pod's k8s.v1.cni.cncf.io/networks annotation",
+                f"create it, or fix the pod's {where} annotation",
             )
+        return self.from_nad(ref, nad)
+
+    def from_nad(self, ref: NetworkRef, nad: Mapping[str, Any]) -> ResolvedNetwork:
         conf = resolve_nad_config(nad, self.cfg.conf_dir)
-        return ResolvedNetwork(conf, status_name_for(ref, conf, from_nad=True))
+        return ResolvedNetwork(
+            conf, status_name_for(ref, conf, from_nad=True), nad_resource_name(nad) or ""
+        )
 
     def fetch_pod(self, pod_id: PodIdentity | None, *, retry: bool) -> dict[str, Any] | None:
         """The pod, or None in delegates-only mode or when it no longer exists."""
@@ -301,6 +503,7 @@ class Engine:
             "podNamespace": pod_id.namespace if pod_id else "",
             "podName": pod_id.name if pod_id else "",
             "podUID": pod_id.uid if pod_id else "",
+            "args": [list(pair) for pair in request.args],
             "delegates": [d.to_dict() for d in delegates],
         }
 
@@ -311,24 +514,331 @@ class Engine:
         pod: dict[str, Any] | None,
         delegates: list[Delegate],
         results: list[dict[str, Any]],
+        chosen: Mapping[int, tuple[int, str]] | None = None,
     ) -> None:
-        """Write k8s.v1.cni.cncf.io/network-status (NPWG v1.3 section 5)."""
+        """Write k8s.v1.cni.cncf.io/network-status (NPWG v1.3 section 5).
+
+        With ``legacyNetworkStatus`` the same value also goes under the old
+        name ``k8s.v1.cni.cncf.io/networks-status``, still read by older
+        tooling. One JSON merge patch sets both: other annotations, written
+        by anyone at the same time, are untouched.
+        """
         if self.kube is None or pod_id is None or pod is None:
             return
-        entries = build_status(request, delegates, results)
-        patched = self.kube.patch_pod_status_annotations(
-            pod_id.namespace, pod_id.name, {NETWORK_STATUS_ANNOTATION: encode_status(entries)}
+        attached = [(d, r) for d, r in zip(delegates, results, strict=True) if not d.auxiliary]
+        entries = build_status(
+            request, [d for d, _ in attached], [r for _, r in attached], self.device_info_dir
         )
+        if chosen:
+            entries = apply_default_route(entries, chosen)
+        value = encode_status(entries)
+        annotations: dict[str, str | None] = {NETWORK_STATUS_ANNOTATION: value}
+        if self.cfg.legacy_network_status:
+            annotations[LEGACY_NETWORK_STATUS_ANNOTATION] = value
+        patched = self.kube.patch_pod_status_annotations(pod_id.namespace, pod_id.name, annotations)
         if patched is None:
             self.log.verbose(f"pod {pod_id.namespace}/{pod_id.name} is gone; status not written")
+
+    # -------------------------------------------------------------- events
+    def emit(self, pod: Mapping[str, Any], reason: str, message: str, kind: str) -> None:
+        """Post one event about ``pod`` now (before the process exits); never fail."""
+        create = getattr(self.kube, "create_event", None)
+        if create is None:
+            return
+        meta = pod.get("metadata") or {}
+        namespace = str(meta.get("namespace") or "default")
+        involved = {"kind": "Pod", "apiVersion": "v1", **pod}
+        try:
+            create(namespace, involved, reason, message, type=kind)
+        except CNIError as exc:
+            self.log.error(f"cannot post event {reason} for {namespace}/{meta.get('name')}: {exc}")
+
+    def emit_added(
+        self,
+        pod_id: PodIdentity | None,
+        pod: dict[str, Any] | None,
+        delegates: list[Delegate],
+        results: list[dict[str, Any]],
+    ) -> None:
+        if pod is None or pod_id is None:
+            return
+        for delegate, result in zip(delegates, results, strict=True):
+            if delegate.auxiliary:
+                continue
+            message = events.added_interface_message(
+                delegate.ifname, delegate.status_name, events.result_addresses(result)
+            )
+            self.emit(pod, events.ADDED_INTERFACE, message, "Normal")
+
+    # --------------------------------------------------------------- CHECK
+    def check(self, request: CNIRequest) -> None:
+        """CHECK every attachment the cache knows, each with its own prevResult.
+
+        CNI SPEC.md section 3 "Checking an attachment": forwarded to every
+        delegate (the reference checks only `delegates` configs). Before
+        that, one look at the pod's links: an attachment whose interface is
+        gone fails even when its plugin is too old (< 0.4.0) to CHECK.
+        """
+        if not at_least(self.cfg.cni_version, "0.4.0"):
+            raise CNIError(
+                INCOMPATIBLE_VERSION,
+                f"CHECK needs cniVersion 0.4.0 or newer; this configuration is "
+                f"{self.cfg.cni_version}",
+            )
+        entry = self.cache.load(request.container_id)
+        if entry is None:
+            raise CNIError(
+                UNKNOWN_CONTAINER,
+                f"CHECK: nothing is known about container {request.container_id}",
+                f"no delegate cache in {self.cfg.cni_dir}: CHECK must follow a successful ADD",
+            )
+        items = [d for d in entry.get("delegates", []) if isinstance(d, dict)]
+        delegates = [Delegate.from_dict(d) for d in items]
+        if request.netns:
+            links = self.list_links(request.netns)
+            missing = [d for d in delegates if d.ifname not in links]
+            if missing:
+                names = ", ".join(f"{d.ifname} ({d.status_name})" for d in missing)
+                raise CNIError(
+                    INVALID_CONFIG,
+                    f"CHECK: interface {names} is missing from the pod's network namespace",
+                    f"{request.netns} has {', '.join(sorted(links))}",
+                )
+        for delegate, item in zip(delegates, items, strict=True):
+            ncl = delegate_network_config(delegate.conf, f"network {delegate.status_name}")
+            try:
+                check_list(
+                    ncl,
+                    request.with_(ifname=delegate.ifname),
+                    delegate.runtime_config,
+                    item.get("result"),
+                    self.execute,
+                )
+            except CNIError as exc:
+                raise CNIError(
+                    exc.code,
+                    f"CHECK of network {delegate.status_name} as {delegate.ifname} failed: "
+                    f"{exc.msg}",
+                    exc.details,
+                ) from exc
+
+    # -------------------------------------------------------------- STATUS
+    def static_networks(self) -> list[tuple[str, dict[str, Any]]]:
+        """The networks every pod gets (cluster network, delegates, defaultNetworks)."""
+        refs = requested_networks(self.cfg, None, "")
+        return [(net.status_name, dict(net.conf)) for net in map(self.resolve, refs)]
+
+    def status(self, request: CNIRequest) -> None:
+        """STATUS (CNI 1.1.0): ready when the default network and every delegate are.
+
+        Not ready (code 50) while ``readinessindicatorfile`` is missing or a
+        configured network cannot be resolved; a delegate's own STATUS error
+        is passed on with its code, naming the network.
+        """
+        path = self.cfg.readiness_indicator_file
+        if path and not os.path.exists(path):
+            raise CNIError(
+                NOT_AVAILABLE,
+                f"the default network is not ready: readinessindicatorfile {path} does not exist",
+            )
+        try:
+            networks = self.static_networks()
+        except CNIError as exc:
+            raise CNIError(
+                NOT_AVAILABLE, f"cannot resolve a configured network: {exc.msg}", exc.details
+            ) from exc
+        networks += [
+            (name, conf)
+            for name, conf in self.cached_networks()
+            if name not in {n for n, _ in networks}
+        ]
+        for name, conf in networks:
+            ncl = delegate_network_config(conf, f"network {name}")
+            try:
+                status_list(ncl, self.execute, path=request.path or (self.cfg.bin_dir,))
+            except CNIError as exc:
+                raise CNIError(
+                    exc.code, f"STATUS of network {name}: {exc.msg}", exc.details
+                ) from exc
+
+    def cached_networks(self) -> list[tuple[str, dict[str, Any]]]:
+        """One config per network name among the attachments the cache knows."""
+        seen: dict[str, dict[str, Any]] = {}
+        for _, entry in self.cache_entries():
+            for item in entry.get("delegates", []):
+                if isinstance(item, dict) and isinstance(item.get("conf"), dict):
+                    seen.setdefault(str(item.get("name")), item["conf"])
+        return list(seen.items())
+
+    def cache_entries(self) -> list[tuple[str, dict[str, Any]]]:
+        entries = []
+        for container_id in self.cache.container_ids():
+            entry = self.cache.load(container_id)
+            if entry is not None:
+                entries.append((container_id, entry))
+        return entries
+
+    # ------------------------------------------------------------------ GC
+    def gc(self, request: CNIRequest, valid_attachments: Any) -> None:
+        """GC (CNI 1.1.0): forget stale attachments, then GC every delegate.
+
+        CNI SPEC.md v1.1.0 section 2 "GC": ``cni.dev/valid-attachments``
+        lists the meta-plugin's attachments still in use (``containerID`` +
+        ``ifname``). Every cached sandbox not listed is DELeted through its
+        delegates and its cache removed; then each delegate network gets GC
+        with the attachments it still serves (their container IDs and the
+        interface names it made for them). Errors do not stop the rest; they
+        are reported together at the end.
+        """
+        valid = parse_valid_attachments(valid_attachments)
+        failures: list[str] = []
+        first: CNIError | None = None
+        kept: list[dict[str, Any]] = []
+        for container_id, entry in self.cache_entries():
+            if (container_id, str(entry.get("ifname", ""))) in valid:
+                kept.append(entry)
+                continue
+            self.log.verbose(f"GC: removing stale attachment {container_id}")
+            try:
+                self.delete(request_from_cache(entry, container_id, request.path))
+            except CNIError as exc:
+                failures.append(f"DEL of stale {container_id}: {exc.msg}")
+                first = first or exc
+
+        per_network: dict[str, list[dict[str, str]]] = {}
+        confs: dict[str, dict[str, Any]] = {}
+        try:
+            for name, conf in self.static_networks():
+                confs.setdefault(name, conf)
+                per_network.setdefault(name, [])
+        except CNIError as exc:
+            failures.append(f"resolving the configured networks: {exc.msg}")
+            first = first or exc
+        for entry in kept:
+            for item in entry.get("delegates", []):
+                if not isinstance(item, dict) or not isinstance(item.get("conf"), dict):
+                    continue
+                name = str(item.get("name"))
+                confs.setdefault(name, item["conf"])
+                per_network.setdefault(name, []).append(
+                    {"containerID": str(entry.get("containerID")), "ifname": str(item["ifname"])}
+                )
+        for name, conf in confs.items():
+            try:
+                ncl = delegate_network_config(conf, f"network {name}")
+                gc_list(ncl, per_network[name], self.execute, path=request.path)
+            except CNIError as exc:
+                failures.append(f"GC of network {name}: {exc.msg}")
+                first = first or exc
+        if first is not None:
+            raise CNIError(first.code, f"GC failed ({len(failures)} problems)", "; ".join(failures))
 
 
 READINESS_TIMEOUT = 45.0
 READINESS_POLL = 0.25
 
 
+def chain_base_dir(cfg: MultusConfig) -> str:
+    """Where ``auxiliaryCNIChainName`` directories live: next to the cluster network's file."""
+    cluster = cfg.cluster_network or ""
+    if os.path.isabs(cluster):
+        return cluster if os.path.isdir(cluster) else os.path.dirname(cluster)
+    return cfg.conf_dir
+
+
+def parse_valid_attachments(value: Any) -> set[tuple[str, str]]:
+    """``cni.dev/valid-attachments`` as a set of (containerID, ifname)."""
+    if value is None:
+        return set()
+    if not isinstance(value, list):
+        raise CNIError(
+            INVALID_CONFIG,
+            "GC: cni.dev/valid-attachments must be a list of {containerID, ifname} objects",
+        )
+    valid: set[tuple[str, str]] = set()
+    for index, item in enumerate(value):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("containerID"), str)
+            or not isinstance(item.get("ifname"), str)
+        ):
+            raise CNIError(
+                INVALID_CONFIG,
+                f"GC: cni.dev/valid-attachments[{index}] must be an object with string "
+                f"containerID and ifname, got {item!r}",
+            )
+        valid.add((item["containerID"], item["ifname"]))
+    return valid
+
+
+def request_from_cache(
+    entry: Mapping[str, Any], container_id: str, path: tuple[str, ...]
+) -> CNIRequest:
+    """The DEL request the runtime would have sent for a cached sandbox."""
+    raw_args = entry.get("args")
+    if isinstance(raw_args, list):
+        args = tuple((str(k), str(v)) for k, v in raw_args)
+    else:
+        args = tuple(
+            (key, str(entry[field]))
+            for key, field in (
+                ("K8S_POD_NAMESPACE", "podNamespace"),
+                ("K8S_POD_NAME", "podName"),
+                ("K8S_POD_UID", "podUID"),
+            )
+            if entry.get(field)
+        )
+    return CNIRequest(
+        command=DEL,
+        container_id=container_id,
+        netns=str(entry.get("netns") or ""),
+        ifname=str(entry.get("ifname") or "eth0"),
+        args=args,
+        path=path,
+    )
+
+
+def without_default_routes(result: dict[str, Any], families: set[int]) -> dict[str, Any]:
+    """``result`` without its default routes of ``families`` (moved by default-route)."""
+    routes = result.get("routes")
+    if not isinstance(routes, list):
+        return result
+    kept = [
+        route
+        for route in routes
+        if not (
+            isinstance(route, dict)
+            and route.get("dst") in ("0.0.0.0/0", "::/0")
+            and (4 if route["dst"] == "0.0.0.0/0" else 6) in families
+        )
+    ]
+    return {**result, "routes": kept}
+
+
+def read_device_info(directory: str, resource: str, device_id: str) -> dict[str, Any] | None:
+    """The device plugin's device-info file for one device (NPWG device-info spec).
+
+    Named ``<resource>-<deviceID>-device.json`` with "/" replaced by "-". A
+    missing or unreadable file means no device-info (it is optional).
+    """
+    import json
+
+    if not resource or not device_id:
+        return None
+    name = f"{resource.replace('/', '-')}-{device_id.replace('/', '-')}-device.json"
+    try:
+        with open(os.path.join(directory, name), encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
 def build_status(
-    request: CNIRequest, delegates: list[Delegate], results: list[dict[str, Any]]
+    request: CNIRequest,
+    delegates: list[Delegate],
+    results: list[dict[str, Any]],
+    device_info_dir: str = DEVICE_INFO_DIR,
 ) -> list[dict[str, Any]]:
     """The network-status entries for a pod's delegates and their results."""
     return [
@@ -338,6 +848,9 @@ def build_status(
             result,
             default=delegate.is_default,
             sandbox=request.netns,
+            device_info=read_device_info(
+                device_info_dir, delegate.resource_name, delegate.device_id
+            ),
         )
         for delegate, result in zip(delegates, results, strict=True)
     ]

@@ -1,8 +1,15 @@
-"""A small logger for the CNI path (``logFile``, ``logLevel``, ``logToStderr``).
+"""A small logger for the CNI path (``logFile``, ``logLevel``, ``logToStderr``,
+``logOptions``).
 
 The standard ``logging`` package costs milliseconds to import and configure;
 a CNI binary runs once per pod per operation, so this writes lines itself.
 Levels follow the reference: panic < error < verbose < debug.
+
+``logOptions`` rotates the file as the reference's lumberjack does: when it
+has reached ``maxSize`` MiB it becomes ``<file>.1`` (older ones shift up),
+at most ``maxBackups`` are kept, backups older than ``maxAge`` days are
+removed, and ``compress`` gzips them. The check runs once per process, when
+the file is first opened: a CNI process writes a handful of lines.
 """
 
 from __future__ import annotations
@@ -10,17 +17,25 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 LEVELS = {"panic": 0, "error": 1, "verbose": 2, "debug": 3}
 DEFAULT_LEVEL = "error"
 
 
 class Logger:
-    def __init__(self, level: str = "", file: str = "", to_stderr: bool = True) -> None:
+    def __init__(
+        self,
+        level: str = "",
+        file: str = "",
+        to_stderr: bool = True,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.threshold = LEVELS.get(level.lower() if level else DEFAULT_LEVEL, 1)
         self.file = file
         self.to_stderr = to_stderr
+        self.options = dict(options or {})
         self._stream: TextIO | None = None
 
     def _write(self, level: str, message: str) -> None:
@@ -33,6 +48,7 @@ class Logger:
         if self.file:
             try:
                 if self._stream is None:
+                    rotate(self.file, self.options)
                     self._stream = open(self.file, "a", encoding="utf-8")  # noqa: SIM115
                 self._stream.write(line)
                 self._stream.flush()
@@ -52,3 +68,51 @@ class Logger:
         if self._stream is not None:
             self._stream.close()
             self._stream = None
+
+
+def _option(options: Mapping[str, Any], key: str) -> int:
+    value = options.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def rotate(path: str, options: Mapping[str, Any], now: float | None = None) -> None:
+    """Rotate ``path`` if it reached ``maxSize`` MiB; prune backups (``logOptions``)."""
+    max_size = _option(options, "maxSize")
+    max_backups = _option(options, "maxBackups")
+    max_age = _option(options, "maxAge")
+    compress = options.get("compress") is True
+    if not max_size:
+        return
+    try:
+        if os.path.getsize(path) < max_size * 1024 * 1024:
+            return
+    except OSError:
+        return
+    suffix = ".gz" if compress else ""
+    keep = max_backups or 1000
+    oldest = f"{path}.{keep}{suffix}"
+    if os.path.exists(oldest):
+        os.unlink(oldest)
+    for index in range(keep - 1, 0, -1):
+        for ext in ("", ".gz"):
+            source = f"{path}.{index}{ext}"
+            if os.path.exists(source):
+                os.replace(source, f"{path}.{index + 1}{ext}")
+    os.replace(path, f"{path}.1")
+    if compress:
+        import gzip
+        import shutil
+
+        with open(f"{path}.1", "rb") as src, gzip.open(f"{path}.1.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.unlink(f"{path}.1")
+    if max_age:
+        limit = (time.time() if now is None else now) - max_age * 86400
+        for index in range(1, keep + 1):
+            for ext in ("", ".gz"):
+                backup = f"{path}.{index}{ext}"
+                try:
+                    if os.path.getmtime(backup) < limit:
+                        os.unlink(backup)
+                except OSError:
+                    pass

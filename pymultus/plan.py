@@ -64,6 +64,8 @@ class ResolvedNetwork:
 
     conf: Mapping[str, Any]
     status_name: str
+    # The NAD's k8s.v1.cni.cncf.io/resourceName (device plugin resource), if any.
+    resource_name: str = ""
 
 
 def status_name_for(ref: NetworkRef, conf: Mapping[str, Any], from_nad: bool) -> str:
@@ -86,15 +88,32 @@ class Delegate:
     ifname: str
     is_default: bool
     runtime_config: dict[str, Any] = field(default_factory=dict)
+    # NPWG v1.3 4.1.2.1.8 "default-route": gateways this attachment must own.
+    default_route: tuple[str, ...] = ()
+    # Multus extension / resourceName: the device given to the delegate.
+    device_id: str = ""
+    resource_name: str = ""
+    # auxiliaryCNIChainName: a chained config run on the default interface
+    # after every attachment, with the default network's result as prevResult.
+    auxiliary: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.status_name,
             "conf": self.conf,
             "ifname": self.ifname,
             "default": self.is_default,
             "runtimeConfig": self.runtime_config,
         }
+        if self.default_route:
+            out["defaultRoute"] = list(self.default_route)
+        if self.device_id:
+            out["deviceID"] = self.device_id
+        if self.resource_name:
+            out["resourceName"] = self.resource_name
+        if self.auxiliary:
+            out["auxiliary"] = True
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Delegate:
@@ -104,6 +123,10 @@ class Delegate:
             ifname=str(data["ifname"]),
             is_default=bool(data.get("default", False)),
             runtime_config=dict(data.get("runtimeConfig") or {}),
+            default_route=tuple(str(g) for g in data.get("defaultRoute") or ()),
+            device_id=str(data.get("deviceID") or ""),
+            resource_name=str(data.get("resourceName") or ""),
+            auxiliary=bool(data.get("auxiliary", False)),
         )
 
 
@@ -131,6 +154,11 @@ def requested_networks(
         multus_namespace=cfg.multus_namespace,
     )
     if override is not None:
+        # namespaceIsolation covers this annotation too (the reference checks only
+        # the networks annotation): besides the pod's own and the global
+        # namespaces, only multusNamespace, where default networks live.
+        if override.namespace != cfg.multus_namespace:
+            check_namespace_allowed(cfg, override, pod_namespace)
         refs.append(NetworkRef(CLUSTER_OVERRIDE, override.name, override.namespace))
     elif cfg.cluster_network:
         refs.append(NetworkRef(CLUSTER, cfg.cluster_network, cfg.multus_namespace))
@@ -225,12 +253,15 @@ def build_plan(
     resolved: Sequence[ResolvedNetwork],
     runtime_ifname: str,
     runtime_config: Mapping[str, Any],
+    device_ids: Mapping[int, str] | None = None,
 ) -> list[Delegate]:
     """The ordered delegates for the pod, from references and their fetched configs.
 
     ``runtime_config`` is what the runtime handed the meta-plugin (its
     capability args, e.g. portMappings): it goes to the default network, as
-    the runtime meant it for the pod's primary interface.
+    the runtime meant it for the pod's primary interface. ``device_ids`` maps
+    a delegate position to the device the kubelet allocated for its NAD's
+    ``k8s.v1.cni.cncf.io/resourceName`` (a ``deviceID`` in the element wins).
     """
     if len(refs) != len(resolved):
         raise ValueError("one resolved network per network reference")
@@ -260,10 +291,19 @@ def build_plan(
         used[ifname] = label
         runtime: dict[str, Any] = dict(runtime_config) if is_default else {}
         delegate_conf = dict(conf)
+        device_id = device_ids.get(position, "") if device_ids else ""
         if selection is not None:
             runtime.update(selection_runtime_config(selection, conf, f"network {label}"))
-            if selection.cni_args:
-                delegate_conf = with_cni_args(delegate_conf, selection.cni_args)
+            cni_args = dict(selection.cni_args or {})
+            if selection.ipam_claim_reference:
+                # NPWG v1.3 4.1.2.1.10: the claim travels to the IPAM plugin in args.cni.
+                cni_args.setdefault(IPAM_CLAIM_ARG, selection.ipam_claim_reference)
+            if cni_args:
+                delegate_conf = with_cni_args(delegate_conf, cni_args)
+            device_id = selection.device_id or device_id
+        if device_id:
+            runtime["deviceID"] = device_id
+            delegate_conf = with_device_id(delegate_conf, device_id)
         delegates.append(
             Delegate(
                 status_name=label,
@@ -271,9 +311,31 @@ def build_plan(
                 ifname=ifname,
                 is_default=is_default,
                 runtime_config=runtime,
+                default_route=selection.default_route if selection is not None else (),
+                device_id=device_id,
+                resource_name=network.resource_name,
             )
         )
     return delegates
+
+
+IPAM_CLAIM_ARG = "ipam-claim-reference"
+
+
+def with_device_id(conf: Mapping[str, Any], device_id: str) -> dict[str, Any]:
+    """Put ``deviceID`` into the delegate's config (every plugin of a list).
+
+    Device plugins' CNI plugins (SR-IOV, host-device with pciBusID) read the
+    allocated device from a top-level ``deviceID`` key, as Multus writes it;
+    the runtimeConfig ``deviceID`` capability (CNI CONVENTIONS.md) is set too.
+    """
+    if isinstance(conf.get("plugins"), list):
+        out = dict(conf)
+        out["plugins"] = [
+            {**p, "deviceID": device_id} if isinstance(p, Mapping) else p for p in conf["plugins"]
+        ]
+        return out
+    return {**conf, "deviceID": device_id}
 
 
 def with_cni_args(conf: Mapping[str, Any], cni_args: Mapping[str, Any]) -> dict[str, Any]:

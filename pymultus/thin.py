@@ -14,10 +14,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any, BinaryIO, TextIO
 
-from pymultus.cni.errors import INTERNAL, INVALID_ENV, CNIError
+from pymultus.cni.errors import INCOMPATIBLE_VERSION, INTERNAL, INVALID_ENV, CNIError
 from pymultus.cni.invoke import ProcessExecutor
 from pymultus.cni.request import CNIRequest, parse_config_bytes
-from pymultus.cni.version import check_supported, version_result
+from pymultus.cni.version import at_least, check_supported, version_result
 from pymultus.engine import Engine, KubeAPI
 from pymultus.log import Logger
 from pymultus.model.config import MultusConfig, parse_config
@@ -38,7 +38,7 @@ def build_kube(cfg: MultusConfig, env: Mapping[str, str]) -> KubeAPI | None:
 
 
 def build_engine(cfg: MultusConfig, request: CNIRequest, env: Mapping[str, str]) -> Engine:
-    log = Logger(cfg.log_level, cfg.log_file, cfg.log_to_stderr)
+    log = Logger(cfg.log_level, cfg.log_file, cfg.log_to_stderr, cfg.log_options)
     bin_dirs = [cfg.bin_dir, *request.path]
     return Engine(
         cfg=cfg,
@@ -63,11 +63,32 @@ def handle(request: CNIRequest, conf: dict[str, Any], env: Mapping[str, str]) ->
         if request.command == "DEL":
             engine.delete(request)
             return {}
-        raise CNIError(
-            INVALID_ENV, f"CNI_COMMAND {request.command} is not supported yet by pymultus"
-        )
+        if request.command == "CHECK":
+            engine.check(request)
+            return {}
+        if request.command in ("STATUS", "GC"):
+            # CNI SPEC.md v1.1.0 section 2: STATUS and GC exist from 1.1.0 on.
+            if not at_least(cfg.cni_version, "1.1.0"):
+                raise CNIError(
+                    INCOMPATIBLE_VERSION,
+                    f"CNI_COMMAND {request.command} needs cniVersion 1.1.0; this "
+                    f"configuration is {cfg.cni_version}",
+                )
+            if request.command == "STATUS":
+                engine.status(request)
+            else:
+                engine.gc(request, valid_attachments(conf))
+            return {}
+        raise CNIError(INVALID_ENV, f"CNI_COMMAND {request.command} is not supported by pymultus")
     finally:
         engine.log.close()
+
+
+def valid_attachments(conf: Mapping[str, Any]) -> Any:
+    """GC's ``cni.dev/valid-attachments`` (or the draft name ``cni.dev/attachments``)."""
+    if "cni.dev/valid-attachments" in conf:
+        return conf["cni.dev/valid-attachments"]
+    return conf.get("cni.dev/attachments")
 
 
 def run(env: Mapping[str, str], stdin: BinaryIO, stdout: TextIO, stderr: TextIO) -> int:

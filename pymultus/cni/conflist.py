@@ -225,6 +225,45 @@ def _in_list_version(ncl: NetworkConfigList, result: dict[str, Any]) -> dict[str
     return result
 
 
+def _result_shape_problems(result: dict[str, Any]) -> list[str]:
+    """Type errors in a result that no consumer could read past.
+
+    Only the JSON shape is judged (lists are lists, their items objects,
+    addresses strings): value-level checks are the vendor kit's job
+    (:func:`pymultus.cni.result.validate_result`), and being stricter than the
+    reference runtime library here would fail pods it accepts.
+    """
+    problems = []
+    for key in ("interfaces", "ips", "routes"):
+        value = result.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
+            problems.append(f"{key} must be a list of objects")
+        elif key == "ips" and not all(isinstance(ip.get("address"), str) for ip in value):
+            problems.append("every ips[].address must be a string")
+    for key in ("ip4", "ip6", "dns"):
+        if result.get(key) is not None and not isinstance(result[key], dict):
+            problems.append(f"{key} must be an object")
+    return problems
+
+
+def _checked_add_result(result: dict[str, Any]) -> dict[str, Any]:
+    """A plugin's ADD result, refused when its JSON shape is broken.
+
+    CNI SPEC.md Section 5 ("Success"): the next plugin gets it as prevResult
+    and the runtime parses it; a malformed one passed along would fail there,
+    far from the plugin at fault (found by tests/fuzz: a delegate answering
+    ``"ips": "x"`` reached the runtime as our result). DECODE_FAILURE (6).
+    """
+    problems = _result_shape_problems(result)
+    if problems:
+        from pymultus.cni.errors import DECODE_FAILURE
+
+        raise CNIError(DECODE_FAILURE, "the result is malformed", "; ".join(problems))
+    return result
+
+
 def add_list(
     ncl: NetworkConfigList,
     request: CNIRequest,
@@ -245,7 +284,7 @@ def add_list(
         conf = plugin_conf(ncl, plugin, runtime_config, prev)
         result = execute(plugin["type"], ADD, conf, req)
         try:
-            prev = _in_list_version(ncl, result)
+            prev = _in_list_version(ncl, _checked_add_result(result))
         except CNIError as e:
             raise CNIError(e.code, f"{plugin['type']}: ADD result: {e.msg}", e.details) from None
     if prev is None:

@@ -209,6 +209,9 @@ def parse_config_bytes(data: bytes, what: str = "network configuration on stdin"
     """
     import json
 
+    from pymultus.cni.limits import MAX_CONFIG_BYTES, check_size
+
+    check_size(len(data), MAX_CONFIG_BYTES, what)
     if not data.strip():
         raise CNIError(DECODE_FAILURE, f"{what} is empty; expected a JSON object")
     try:
@@ -226,6 +229,11 @@ def parse_config_bytes(data: bytes, what: str = "network configuration on stdin"
         ) from None
     except ValueError as e:
         raise CNIError(DECODE_FAILURE, f"failed to parse {what} as JSON: {e}") from None
+    except RecursionError:
+        # Found by tests/unit/test_props_entry.py: "[[[[...]]]]" blew the stack.
+        raise CNIError(
+            DECODE_FAILURE, f"failed to parse {what} as JSON: nested too deeply"
+        ) from None
     if not isinstance(value, dict):
         raise CNIError(
             DECODE_FAILURE,

@@ -88,6 +88,11 @@ _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 def _quote(segment: str) -> str:
     """Percent-encode one URL path segment or query value (RFC 3986 unreserved kept)."""
     data = segment.encode("utf-8")
+    if segment in (".", ".."):
+        # Unreserved characters, but as a whole segment they would walk the
+        # URL path (RFC 3986 5.2.4): K8S_POD_NAMESPACE=.. must not turn
+        # /api/v1/namespaces/../pods/x into /api/v1/pods/x.
+        return "%2E" * len(segment)
     if all(b in _UNRESERVED for b in data):
         return segment
     return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in data)

@@ -70,7 +70,7 @@ _INT = re.compile(
     r"|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+"
 )
 _FLOAT = re.compile(
-    r"[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
+    r"[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
     r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
 )
 _DQ_ESCAPES = {
@@ -105,7 +105,19 @@ def _sexagesimal(text: str, conv: type[int] | type[float]) -> int | float:
 
 
 def resolve_plain(text: str) -> Any:
-    """The value of a plain (unquoted) scalar, YAML 1.1 like PyYAML's safe_load."""
+    """The value of a plain (unquoted) scalar, YAML 1.1 like PyYAML's safe_load.
+
+    A scalar that looks numeric but has no digits (``0x_``, ``0b_``: PyYAML
+    itself raises on them) stays a string rather than escaping as ValueError
+    (found by tests/unit/test_props_parsers.py with a token ``._``).
+    """
+    try:
+        return _resolve_plain(text)
+    except ValueError:
+        return text
+
+
+def _resolve_plain(text: str) -> Any:
     if text in _NULLS:
         return None
     if text in _TRUE:
@@ -671,9 +683,10 @@ def _truthy(value: Any) -> bool:
 
 def load_kubeconfig(path: str) -> ClusterAccess:
     """The cluster and user of the current context (or of the only context)."""
+    from pymultus.cni.limits import MAX_FILE_BYTES, read_bounded
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_bounded(path, MAX_FILE_BYTES, f"kubeconfig {path}").decode("utf-8")
     except OSError as exc:
         raise CNIError(
             INVALID_CONFIG,

@@ -38,6 +38,7 @@ DEFAULT_CONF_DIR = "/etc/cni/multus/net.d"
 DEFAULT_CNI_DIR = "/var/lib/cni/multus"
 DEFAULT_BIN_DIR = "/opt/cni/bin"
 DEFAULT_MULTUS_NAMESPACE = "kube-system"
+DEFAULT_POD_RESOURCES_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
 DEFAULT_GLOBAL_NAMESPACES: tuple[str, ...] = ("default",)
 DEFAULT_SYSTEM_NAMESPACES: tuple[str, ...] = ("kube-system",)
 LOG_LEVELS: tuple[str, ...] = ("panic", "error", "verbose", "debug")
@@ -74,6 +75,10 @@ class MultusConfig:
     runtime_config: dict[str, Any] = field(default_factory=dict)
     retry_delete_on_error: bool = False
     auxiliary_cni_chain_name: str = ""
+    # pymultus extension: also write k8s.v1.cni.cncf.io/networks-status (the old name).
+    legacy_network_status: bool = False
+    # pymultus extension: the kubelet's pod-resources socket (resourceName -> deviceID).
+    pod_resources_socket: str = DEFAULT_POD_RESOURCES_SOCKET
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -177,6 +182,23 @@ def _string(conf: Mapping[str, Any], key: str, default: str) -> str:
 def _string_or_default(conf: Mapping[str, Any], key: str, default: str) -> str:
     """Like :func:`_string`, but an empty string also selects the default."""
     return _string(conf, key, default) or default
+
+
+def _no_nul(key: str, value: str) -> str:
+    """Refuse a NUL byte in a value used as a file path or name.
+
+    The OS cannot take one (Python raises ValueError deep inside ``open``);
+    found by tests/unit/test_props_entry.py, where it escaped as an internal
+    error instead of naming the key.
+    """
+    if "\0" in value:
+        raise _error(key, "contains a NUL character, which no file path or name can hold")
+    return value
+
+
+def _path(conf: Mapping[str, Any], key: str, default: str) -> str:
+    """A file or directory path setting: a string without NUL; empty selects ``default``."""
+    return _no_nul(key, _string_or_default(conf, key, default))
 
 
 def _bool(conf: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -300,8 +322,15 @@ def parse_config(conf: Mapping[str, Any]) -> MultusConfig:
     cni_version = _string(conf, "cniVersion", "")
     if not cni_version:
         raise _error("cniVersion", "is missing: set the CNI version of this configuration")
+    # Checked here, on the value every later step uses: with two spellings of
+    # the key ("cniVersion" and "cniversion") the last one wins, and checking
+    # only the exact spelling let an unusable version reach the result
+    # conversion after the delegates had run (found by tests/fuzz).
+    from pymultus.cni.version import check_supported
 
-    cluster_network = _string(conf, "clusterNetwork", "").strip() or None
+    check_supported(cni_version, "cniVersion of the meta-plugin configuration")
+
+    cluster_network = _no_nul("clusterNetwork", _string(conf, "clusterNetwork", "")).strip() or None
     delegates = _delegates(conf, check_shape=cluster_network is None)
     if cluster_network is None and not delegates:
         raise CNIError(
@@ -314,6 +343,7 @@ def parse_config(conf: Mapping[str, Any]) -> MultusConfig:
     for index, reference in enumerate(default_networks):
         if not reference.strip():
             raise _error("defaultNetworks", f"[{index}] is empty: name a network or remove it")
+        _no_nul(f"defaultNetworks[{index}]", reference)
 
     return MultusConfig(
         name=_string(conf, "name", ""),
@@ -321,16 +351,16 @@ def parse_config(conf: Mapping[str, Any]) -> MultusConfig:
         cluster_network=cluster_network,
         default_networks=tuple(reference.strip() for reference in default_networks),
         delegates=delegates,
-        kubeconfig=_string(conf, "kubeconfig", ""),
-        conf_dir=_string_or_default(conf, "confDir", DEFAULT_CONF_DIR),
-        cni_dir=_string_or_default(conf, "cniDir", DEFAULT_CNI_DIR),
-        bin_dir=_string_or_default(conf, "binDir", DEFAULT_BIN_DIR),
+        kubeconfig=_path(conf, "kubeconfig", ""),
+        conf_dir=_path(conf, "confDir", DEFAULT_CONF_DIR),
+        cni_dir=_path(conf, "cniDir", DEFAULT_CNI_DIR),
+        bin_dir=_path(conf, "binDir", DEFAULT_BIN_DIR),
         namespace_isolation=_bool(conf, "namespaceIsolation", False),
         global_namespaces=_global_namespaces(conf),
         system_namespaces=_string_list(conf, "systemNamespaces", DEFAULT_SYSTEM_NAMESPACES),
         multus_namespace=_string_or_default(conf, "multusNamespace", DEFAULT_MULTUS_NAMESPACE),
-        readiness_indicator_file=_string(conf, "readinessindicatorfile", ""),
-        log_file=_string(conf, "logFile", ""),
+        readiness_indicator_file=_path(conf, "readinessindicatorfile", ""),
+        log_file=_path(conf, "logFile", ""),
         log_level=_log_level(conf),
         log_to_stderr=_bool(conf, "logToStderr", True),
         log_options=_log_options(conf),
@@ -338,5 +368,9 @@ def parse_config(conf: Mapping[str, Any]) -> MultusConfig:
         runtime_config=_object(conf, "runtimeConfig"),
         retry_delete_on_error=_bool(conf, "retryDeleteOnError", False),
         auxiliary_cni_chain_name=_string(conf, "auxiliaryCNIChainName", ""),
+        legacy_network_status=_bool(conf, "legacyNetworkStatus", False),
+        pod_resources_socket=_string_or_default(
+            conf, "podResourcesSocket", DEFAULT_POD_RESOURCES_SOCKET
+        ),
         raw=dict(conf),
     )

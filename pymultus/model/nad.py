@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pymultus.cni.errors import INVALID_CONFIG, IO_FAILURE, CNIError
+from pymultus.cni.limits import MAX_FILE_BYTES, check_size, read_bounded
 from pymultus.model.config import cni_config_shape_problem, go_json_get, json_type_name
 
 NAD_GROUP = "k8s.cni.cncf.io"
@@ -135,6 +136,10 @@ def resolve_nad_config(nad: Mapping[str, Any], conf_dir: str) -> dict[str, Any]:
     """
     namespace, name = nad_identity(nad)
     where = f"NetworkAttachmentDefinition {nad_ref(namespace, name)}"
+    if not is_nad_name(name):
+        # The API server never returns such a name; refuse it before it is used
+        # to look anything up in conf_dir.
+        raise CNIError(INVALID_CONFIG, f"{where}: name is not valid ({NAD_NAME_RULE})")
     spec = nad.get("spec")
     if spec is not None and not isinstance(spec, Mapping):
         raise CNIError(
@@ -146,6 +151,12 @@ def resolve_nad_config(nad: Mapping[str, Any], conf_dir: str) -> dict[str, Any]:
             INVALID_CONFIG,
             f"{where}: spec.config must be a string holding CNI JSON, "
             f"got {json_type_name(raw_config)}",
+        )
+    if raw_config:
+        check_size(
+            len(raw_config.encode("utf-8", "surrogatepass")),
+            MAX_FILE_BYTES,
+            f"{where}: spec.config",
         )
     if raw_config and raw_config.strip():
         conf = _decode_conf(raw_config, f"{where}: spec.config", "fix the object's spec.config")
@@ -205,8 +216,9 @@ def _list_conf_files(conf_dir: str, extensions: tuple[str, ...]) -> list[str] | 
 
 
 def _read_text(path: str) -> str:
-    with open(path, encoding="utf-8") as handle:
-        return handle.read()
+    """A config file's text, at most MAX_FILE_BYTES (CNIError(7) beyond)."""
+    data = read_bounded(path, MAX_FILE_BYTES, f"CNI configuration file {path}")
+    return data.decode("utf-8")
 
 
 def find_conf_by_name(conf_dir: str, name: str) -> dict[str, Any] | None:
@@ -226,7 +238,7 @@ def find_conf_by_name(conf_dir: str, name: str) -> dict[str, Any] | None:
     for path in lists + singles:
         try:
             conf = json.loads(_read_text(path))
-        except (OSError, ValueError, RecursionError) as exc:
+        except (OSError, ValueError, RecursionError, CNIError) as exc:
             broken.append(f"{os.path.basename(path)} ({exc})")
             continue
         if not isinstance(conf, dict) or go_json_get(conf, "name") != name:

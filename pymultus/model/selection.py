@@ -41,7 +41,7 @@ DEFAULT_NETWORK_ANNOTATION = "v1.multus-cni.io/default-network"
 
 # Linux IFNAMSIZ is 16 bytes including the terminating NUL.
 IFNAME_MAX_BYTES = 15
-IFNAME_RULE = "1 to 15 bytes, no '/', ':' or whitespace, not '.' or '..'"
+IFNAME_RULE = "1 to 15 bytes, no '/', ':', NUL or whitespace, not '.' or '..'"
 PORT_PROTOCOLS: tuple[str, ...] = ("tcp", "udp", "sctp")
 BANDWIDTH_KEYS: tuple[str, ...] = ("ingressRate", "ingressBurst", "egressRate", "egressBurst")
 _JSON_MARKERS = frozenset('[{"')
@@ -108,7 +108,9 @@ def is_valid_ifname(name: str) -> bool:
         return False
     if len(name.encode("utf-8", "surrogatepass")) > IFNAME_MAX_BYTES:
         return False
-    return not any(ch in "/:" or ch.isspace() for ch in name)
+    # NUL too: it would end the name in the kernel, and cannot be passed to a
+    # delegate in CNI_IFNAME at all (found by tests/unit/test_props_parsers.py).
+    return not any(ch in "/:\0" or ch.isspace() for ch in name)
 
 
 def _parse_hw_address(text: str) -> bytes | None:
@@ -454,6 +456,16 @@ def parse_networks(
     Empty or whitespace-only text selects nothing. Raises :class:`CNIError`
     (code 7) naming ``annotation``, the element and the bad part.
     """
+    from pymultus.cni.limits import MAX_ANNOTATION_BYTES, check_size
+
+    # Bounded before any parsing: the text comes from whoever may create pods.
+    check_size(
+        len(text.encode("utf-8", "surrogatepass")),
+        MAX_ANNOTATION_BYTES,
+        f"the {annotation} annotation",
+        "request fewer networks, or move per-network settings into the "
+        "NetworkAttachmentDefinitions",
+    )
     if not text.strip():
         return []
     if _JSON_MARKERS.intersection(text):
