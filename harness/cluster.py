@@ -77,8 +77,13 @@ class Cluster(Protocol):
 
     # Operations on the cluster's machinery, for failure scenarios. A backend
     # that cannot do one raises Unsupported (the scenario is then skipped).
-    def stop_api(self) -> None:
-        """Make the Kubernetes API unreachable (connections refused)."""
+    def stop_api(self, scope: str = "all") -> None:
+        """Make the Kubernetes API unreachable (connections refused).
+
+        ``scope="nodes"``: only for the plugins on the nodes; the runtime
+        (kubelet) and the harness keep reaching it, as when a node loses its
+        route to the control plane. Raises Unsupported if a backend cannot.
+        """
         ...
 
     def start_api(self) -> None: ...
@@ -96,6 +101,26 @@ class Cluster(Protocol):
 
     def node_of(self, namespace: str, name: str) -> str | None:
         """The node a pod is bound to."""
+        ...
+
+    def sandbox_id(self, namespace: str, name: str) -> str | None:
+        """The container (sandbox) ID the runtime gave the pod's CNI calls, or
+        None: scenarios use it to name per-sandbox files such as the delegate cache."""
+        ...
+
+    def exec_on_node(self, node: str, argv: list[str], timeout: float = 30.0) -> tuple[int, str]:
+        """Run a command on a node (its network namespace and file system, as root):
+        exit code and output. For checks of node-side state (iptables rules, tc,
+        files); Unsupported when the backend has no shell on nodes."""
+        ...
+
+    def restart_daemon(self, node: str) -> None:
+        """Restart the meta-plugin's daemon on ``node`` (thick mode); Unsupported otherwise."""
+        ...
+
+    def kill_process(self, node: str, process: str) -> None:
+        """SIGKILL ``process`` ("daemon" or "delegate") on ``node``; Unsupported when
+        the cluster has no such process (thin mode) or cannot do it."""
         ...
 
     def close(self) -> None: ...

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from harness.cluster import Cluster
 from harness.scenario.loader import Scenario
+from harness.scenario.needs import Probe
 
-BACKENDS = ("local",)
+BACKENDS = ("local", "kind", "k3s", "existing")
+REMOTE_BACKENDS = ("kind", "k3s", "existing")
 
 
 @dataclass(frozen=True)
@@ -16,12 +18,27 @@ class Options:
     backend: str = "local"
     meta_plugin: str | None = None
     cni_bin_dir: str = "/usr/lib/cni"
+    mode: str = "thin"  # "thick": a pymultus daemon per node (harness.backends.local.thick)
+    k8s_version: str | None = None  # for backends that run real Kubernetes
+    keep_cluster: bool = False
+    # Real clusters (harness.backends.remote): kind's IP family, the kubeconfig
+    # of an existing cluster, where logs go on failure, and a manifest to apply
+    # instead of deploy/<mode> (the reference Multus as a peer).
+    ip_family: str = "ipv4"
+    kubeconfig: str | None = None
+    context: str | None = None
+    report_dir: str = "reports"
+    deploy: str | None = None
 
 
 def unavailable_reason(options: Options) -> str | None:
     """Why this backend cannot run here (None when it can): a skip reason."""
     if options.backend not in BACKENDS:
         return f"unknown backend {options.backend!r} (available: {', '.join(BACKENDS)})"
+    if options.backend in REMOTE_BACKENDS:
+        from harness.backends import remote
+
+        return remote.unavailable_reason(options)
     if options.backend == "local":
         if os.geteuid() != 0:
             return "the local backend needs root (network and mount namespaces)"
@@ -34,6 +51,10 @@ def unavailable_reason(options: Options) -> str | None:
 
 
 def make_cluster(scenario: Scenario, options: Options) -> Cluster:
+    if options.backend in REMOTE_BACKENDS:
+        from harness.backends import remote
+
+        return remote.session(options).cluster_for(scenario.nodes)
     from harness.backends.local.cluster import LocalCluster
 
     cluster = LocalCluster(
@@ -41,5 +62,24 @@ def make_cluster(scenario: Scenario, options: Options) -> Cluster:
         meta_plugin=options.meta_plugin,
         cni_bin_dir=options.cni_bin_dir,
         meta_config=scenario.meta_config,
+        mode=options.mode,
     )
     return cluster.start()
+
+
+def probes_for(options: Options) -> dict[str, Probe]:
+    """Answers for scenarios' ``cluster.needs`` on this backend."""
+    if options.backend in REMOTE_BACKENDS:
+        from harness.backends import remote
+
+        return remote.probes_for(options)
+    from harness.scenario.needs import local_probes
+
+    return local_probes(options.cni_bin_dir, options.mode)
+
+
+def finish_backends(failed: bool) -> None:
+    """End of a run: real clusters collect logs on failure and are deleted unless kept."""
+    from harness.backends import remote
+
+    remote.finish_all(failed)

@@ -10,4 +10,8 @@ from __future__ import annotations
 COMMAND_MODULES = (
     "harness.commands.run",
     "harness.commands.validate",
+    "harness.commands.coverage",
+    "harness.commands.cluster",
+    "harness.commands.exec",
+    "harness.commands.vendor",
 )

@@ -179,8 +179,12 @@ def test_create_conflicts_and_validation(http: HTTP) -> None:
     assert status == 404 and body["message"] == 'namespaces "nowhere" not found'
     status, body = http("POST", POD_PATH, b"{not json")
     assert status == 400 and body["reason"] == "BadRequest"
+    # protobuf: garbage is a 400; a Pod (only its metadata is decoded) cannot be created.
     status, body = http("POST", POD_PATH, b"\x08\x01", ctype="application/vnd.kubernetes.protobuf")
-    assert status == 415
+    assert status == 400 and "protobuf" in body["message"]
+    pod_pb = b"k8s\x00" + b"\x0a\x09\x0a\x02v1\x12\x03Pod" + b"\x12\x05\x0a\x03\x0a\x01x"
+    status, body = http("POST", POD_PATH, pod_pb, ctype="application/vnd.kubernetes.protobuf")
+    assert status == 415 and "only metadata" in body["message"]
     bad_ns = pod("a", namespace="other")
     status, body = http("POST", POD_PATH, bad_ns)
     assert status == 400 and "does not match the namespace" in body["message"]

@@ -53,6 +53,7 @@ from harness.backends.local.store import (
     ResourceType,
     Store,
     WatchEvent,
+    clone,
     status_object,
 )
 
@@ -62,6 +63,7 @@ GIT_VERSION = "v1.31.0-pymultus-embedded"
 FAULT_KINDS = (None, "500", "503", "429")
 _HEALTH_PATHS = ("/healthz", "/readyz", "/livez")
 _PROTOBUF = "application/vnd.kubernetes.protobuf"
+_PROTOBUF_PARTIAL = "__protobufPartial"  # harness.backends.local.protobuf.PARTIAL
 _DEFAULT_WATCH_TIMEOUT = 1800  # the real API's --min-request-timeout
 
 
@@ -88,6 +90,7 @@ class _Listener:
     sock: socket.socket | None = None
     thread: threading.Thread | None = None
     tls: ssl.SSLContext | None = None
+    paused: bool = False
 
 
 @dataclass
@@ -462,6 +465,7 @@ class APIServer:
         self._lock = threading.Lock()
         self._listeners: list[_Listener] = []
         self._conns: dict[socket.socket, threading.Thread] = {}
+        self._conn_listener: dict[socket.socket, _Listener] = {}
         self._started = False
         self._stopped = False
         self._paused = False
@@ -534,13 +538,16 @@ class APIServer:
             return
         lst.thread = threading.Thread(
             target=self._accept_loop,
-            args=(lst.sock, lst.tls),
+            args=(lst,),
             name=f"apiserver-accept:{lst.netns or 'root'}:{lst.port}",
             daemon=True,
         )
         lst.thread.start()
 
-    def _accept_loop(self, sock: socket.socket, tls: ssl.SSLContext | None) -> None:
+    def _accept_loop(self, lst: _Listener) -> None:
+        sock, tls = lst.sock, lst.tls
+        if sock is None:
+            return
         while True:
             try:
                 conn, addr = sock.accept()
@@ -549,26 +556,31 @@ class APIServer:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             thread = threading.Thread(
                 target=self._serve_connection,
-                args=(conn, addr, tls),
+                args=(conn, addr, tls, lst),
                 name="apiserver-conn",
                 daemon=True,
             )
             with self._lock:
-                if self._stopped or self._paused:
+                if self._stopped or self._paused or lst.paused:
                     conn.close()
                     continue
                 self._conns[conn] = thread
+                self._conn_listener[conn] = lst
             thread.start()
 
-    def _serve_connection(self, conn: socket.socket, addr: Any, tls: ssl.SSLContext | None) -> None:
+    def _serve_connection(
+        self, conn: socket.socket, addr: Any, tls: ssl.SSLContext | None, lst: _Listener
+    ) -> None:
         try:
             if tls is not None:
                 raw = conn
                 raw.settimeout(10.0)  # a client that never completes the handshake
                 with self._lock:
                     self._conns.pop(raw, None)
+                    self._conn_listener.pop(raw, None)
                     conn = tls.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
                     self._conns[conn] = threading.current_thread()
+                    self._conn_listener[conn] = lst
                 conn.do_handshake()
                 conn.settimeout(None)
             _Handler(conn, addr, cast(Any, self))
@@ -577,15 +589,23 @@ class APIServer:
         finally:
             with self._lock:
                 self._conns.pop(conn, None)
+                self._conn_listener.pop(conn, None)
             with contextlib.suppress(OSError):
                 conn.close()
 
-    def _close_sockets(self) -> list[threading.Thread]:
-        """Close listeners and cut connections; returns the threads to join."""
+    def _close_sockets(self, nodes_only: bool = False) -> list[threading.Thread]:
+        """Close listeners and cut connections; returns the threads to join.
+
+        ``nodes_only``: only the listeners inside node namespaces (``netns``
+        set) and their connections; the root loopback keeps serving.
+        """
         threads: list[threading.Thread] = []
         with self._lock:
             self._generation += 1
             for lst in self._listeners:
+                if nodes_only and lst.netns is None:
+                    continue
+                lst.paused = True
                 if lst.sock is not None:
                     with contextlib.suppress(OSError):
                         lst.sock.shutdown(socket.SHUT_RDWR)
@@ -595,6 +615,9 @@ class APIServer:
                     threads.append(lst.thread)
                     lst.thread = None
             for conn, thread in list(self._conns.items()):
+                owner = self._conn_listener.get(conn)
+                if nodes_only and (owner is None or owner.netns is None):
+                    continue
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
                 threads.append(thread)
@@ -602,11 +625,20 @@ class APIServer:
             self.store._cond.notify_all()
         return threads
 
-    def pause(self) -> None:
-        """Stop answering: close the listeners (connections are refused) and cut clients."""
+    def pause(self, scope: str = "all") -> None:
+        """Stop answering: close the listeners (connections are refused) and cut clients.
+
+        ``scope="nodes"`` closes only the listeners inside node namespaces: the
+        plugins on the nodes lose the API while the harness and the simulated
+        kubelets (on the root loopback) keep it, which is how "DEL while the
+        API is down" is staged without stopping the runtime itself.
+        """
+        if scope not in ("all", "nodes"):
+            raise ValueError(f"pause scope must be 'all' or 'nodes', not {scope!r}")
         with self._lock:
-            self._paused = True
-        for t in self._close_sockets():
+            if scope == "all":
+                self._paused = True
+        for t in self._close_sockets(nodes_only=scope == "nodes"):
             if t is not threading.current_thread():
                 t.join(timeout=2.0)
 
@@ -619,6 +651,7 @@ class APIServer:
         for lst in listeners:
             if lst.sock is None:
                 lst.sock = socket_in_netns(lst.netns, lst.host, lst.port)
+            lst.paused = False
         with self._lock:
             self._paused = False
             if self._started:
@@ -1072,12 +1105,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _decode_body(self, method: str, body: bytes) -> tuple[Any, str]:
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype == _PROTOBUF:
-            raise APIError(
-                415,
-                "UnsupportedMediaType",
-                f"the embedded API server does not speak protobuf yet ({_PROTOBUF}): "
-                "send application/json",
-            )
+            if method not in ("POST", "PUT"):
+                raise APIError(
+                    415,
+                    "UnsupportedMediaType",
+                    f"{_PROTOBUF} is accepted for create and update only",
+                )
+            from harness.backends.local import protobuf
+
+            try:
+                return protobuf.decode_body(body), ctype
+            except protobuf.ProtobufError as exc:
+                raise APIError.bad_request(
+                    f"the protobuf body could not be decoded: {exc}"
+                ) from exc
         if method == "PATCH":
             if ctype == "application/apply-patch+yaml":
                 raise APIError(
@@ -1117,6 +1158,30 @@ class _Handler(BaseHTTPRequestHandler):
                 f"the body of the request could not be decoded as JSON: {exc}"
             ) from exc
 
+    def _apply_partial(
+        self, method: str, rt: ResourceType, ns: str | None, name: str | None, data: Obj
+    ) -> Obj:
+        """An update of which only metadata was decoded from protobuf, applied
+        onto the stored object: its labels, annotations, owner references,
+        finalizers and resourceVersion (the precondition) replace the stored
+        ones; spec and status stay as stored."""
+        if method != "PUT" or name is None:
+            raise APIError(
+                415,
+                "UnsupportedMediaType",
+                f"only metadata of {data.get('kind')} objects is decoded from {_PROTOBUF}: "
+                "it can update an object, not create one; send application/json",
+            )
+        current = clone(self.api.store.get_raw(rt, name, ns))
+        meta = current.setdefault("metadata", {})
+        incoming = data.get("metadata") or {}
+        for key in ("labels", "annotations", "ownerReferences", "finalizers", "resourceVersion"):
+            if key in incoming:
+                meta[key] = incoming[key]
+            else:
+                meta.pop(key, None)
+        return current
+
     def _serve_resource(
         self, method: str, route: _Route, query: dict[str, str], body: bytes
     ) -> None:
@@ -1141,6 +1206,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._serve_list(rt, ns, query, field_selector)
             return
         data, ctype = self._decode_body(method, body)
+        if isinstance(data, dict) and data.pop(_PROTOBUF_PARTIAL, False):
+            data = self._apply_partial(method, rt, ns, name, data)
         if method == "POST":
             if name is None:
                 self._verb = "create"

@@ -8,10 +8,17 @@ node calls CNI. The meta-plugin under test is installed like a real node
 would have it: a binary in ``/opt/cni/bin`` and ``00-<name>.conf`` first in
 ``/etc/cni/net.d``, wrapping the node's default network
 (``10-kindnet.conflist``, ptp + host-local, one pod CIDR per node).
+
+The API server has three kinds of listeners: plain http on the root loopback
+for the harness itself, https on the root loopback for kubectl (kubectl only
+sends a bearer token over TLS; the kubeconfig in the run dir carries the CA),
+and http on each node's loopback (same port) for the plugins on the node. A
+scheduler binds unbound pods (``pods/binding``), like kube-scheduler.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -25,17 +32,20 @@ from typing import Any
 import yaml
 
 from harness.backends.local import sh
-from harness.backends.local.apiserver import APIServer
+from harness.backends.local.apiserver import APIServer, make_self_signed_cert, server_tls_context
 from harness.backends.local.kubelet import Kubelet
+from harness.backends.local.runs import INFO_FILE, SANDBOXES_FILE
+from harness.backends.local.scheduler import Scheduler
 from harness.backends.local.topology import (
     NETNS_DIR,
     POD_CIDR_ALL,
+    RUN_ROOT,
     Node,
     Topology,
     destroy_run_dir,
     stale_run_dirs,
 )
-from harness.cluster import PodOutcome, SandboxError
+from harness.cluster import PodOutcome, SandboxError, Unsupported
 from harness.kubeapi import KubeHTTP, pod_path
 from harness.netstate import PodNetwork, parse_addresses, parse_routes
 
@@ -43,6 +53,7 @@ DEFAULT_CNI_BIN_DIR = "/usr/lib/cni"
 DEFAULT_NETWORK_NAME = "kindnet"
 KUBECONFIG_IN_NODE = "/etc/cni/net.d/{name}.d/{name}.kubeconfig"
 NAD_API = "/apis/k8s.cni.cncf.io/v1"
+MODES = ("thin", "thick")
 
 
 def default_meta_plugin() -> str:
@@ -91,43 +102,70 @@ class LocalCluster:
         meta_plugin: str | None = None,
         cni_bin_dir: str = DEFAULT_CNI_BIN_DIR,
         meta_config: dict[str, Any] | None = None,
+        mode: str = "thin",
+        run_root: str = RUN_ROOT,
+        kubelet_workers: int = 4,
     ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.mode = mode
+        self.run_root = run_root
+        self.kubelet_workers = kubelet_workers
         self.meta_plugin = meta_plugin or default_meta_plugin()
         self.meta_name = os.path.basename(self.meta_plugin)
         self.cluster_id = "hx" + secrets.token_hex(3)
         self.name = f"local-{self.cluster_id}"
         self.topology = Topology(
-            self.cluster_id, nodes, [cni_bin_dir], extra_binaries={self.meta_name: self.meta_plugin}
+            self.cluster_id,
+            nodes,
+            [cni_bin_dir],
+            extra_binaries={self.meta_name: self.meta_plugin},
+            run_root=run_root,
         )
         self.meta_config = meta_config or {}
         self.token = secrets.token_urlsafe(24)
         self.api_server = APIServer(token=self.token)
         self.kubelets: dict[str, Kubelet] = {}
         self.changed = threading.Condition()
-        self._next_node = 0
-        self.server = ""
+        self.scheduler: Scheduler | None = None
+        self.server = ""  # http, root loopback: the harness's own client
+        self.secure_server = ""  # https, root loopback: kubectl
+        self.ca_file = ""
         self.api: KubeHTTP | None = None
+        self.errors: list[str] = []  # failures of the machinery (scheduler ...)
+        self._installed: list[Node] = []
+        self._sandboxes_written = ""
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> LocalCluster:
-        for run_dir in stale_run_dirs():
+        for run_dir in stale_run_dirs(self.run_root):
             destroy_run_dir(run_dir)
         self.topology.create()
         try:
             host, port = self.api_server.listen("127.0.0.1", 0)
             for node in self.topology.nodes:
                 self.api_server.listen("127.0.0.1", port, netns=f"{NETNS_DIR}/{node.netns}")
-            self.api_server.start()
             self.server = f"http://{host}:{port}"
+            self.ca_file, key_file = make_self_signed_cert(self.topology.run_dir)
+            tls = server_tls_context(self.ca_file, key_file)
+            secure_host, secure_port = self.api_server.listen("127.0.0.1", 0, tls=tls)
+            self.secure_server = f"https://{secure_host}:{secure_port}"
+            self.api_server.start()
             self.api = KubeHTTP(self.server, self.token)
-            self.write_kubeconfig(os.path.join(self.topology.run_dir, "kubeconfig"))
+            self.write_kubeconfig(self.kubeconfig, secure=True)
             for node in self.topology.nodes:
                 self.install_node(node)
                 self.api.request("POST", "/api/v1/nodes", node_object(node))
+            self.ensure_namespace("default")
+            self.scheduler = Scheduler(self.api, self.node_names(), self.errors.append)
+            self.scheduler.start()
             for node in self.topology.nodes:
-                kubelet = Kubelet(node, self.topology, self.api, self._notify)
+                kubelet = Kubelet(
+                    node, self.topology, self.api, self._notify, workers=self.kubelet_workers
+                )
                 self.kubelets[node.name] = kubelet
                 kubelet.start()
+            self.write_info()
         except BaseException:
             self.close()
             raise
@@ -140,25 +178,44 @@ class LocalCluster:
         self.close()
 
     def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
         for kubelet in self.kubelets.values():
             kubelet.stop()
+        if self.mode == "thick":
+            for node in reversed(self._installed):
+                try:
+                    thick_module().uninstall(self, node)
+                except Exception as exc:  # keep tearing down: the topology owns the rest
+                    self.errors.append(f"thick uninstall on {node.name}: {exc}")
         self.api_server.stop()
         self.topology.destroy()
 
     def _notify(self) -> None:
         with self.changed:
             self.changed.notify_all()
+        self.write_sandboxes()
+
+    @property
+    def run_dir(self) -> str:
+        return self.topology.run_dir
 
     @property
     def kubeconfig(self) -> str:
+        """The kubeconfig for kubectl (https with the cluster's CA)."""
         return os.path.join(self.topology.run_dir, "kubeconfig")
 
-    def kubeconfig_text(self) -> str:
+    def kubeconfig_text(self, secure: bool = False) -> str:
+        """A kubeconfig for this cluster: ``secure`` for kubectl, else plain http."""
+        cluster: dict[str, Any] = {"server": self.secure_server if secure else self.server}
+        if secure:
+            with open(self.ca_file, "rb") as f:
+                cluster["certificate-authority-data"] = base64.b64encode(f.read()).decode()
         return yaml.safe_dump(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
-                "clusters": [{"name": self.name, "cluster": {"server": self.server}}],
+                "clusters": [{"name": self.name, "cluster": cluster}],
                 "users": [{"name": "admin", "user": {"token": self.token}}],
                 "contexts": [
                     {"name": self.name, "context": {"cluster": self.name, "user": "admin"}}
@@ -168,11 +225,62 @@ class LocalCluster:
             sort_keys=False,
         )
 
-    def write_kubeconfig(self, path: str) -> None:
+    def write_kubeconfig(self, path: str, secure: bool = False) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(self.kubeconfig_text())
+            f.write(self.kubeconfig_text(secure))
+
+    def info(self) -> dict[str, Any]:
+        """What a later ``harness`` command needs to find and use this cluster."""
+        return {
+            "id": self.cluster_id,
+            "name": self.name,
+            "ownerPid": os.getpid(),
+            "mode": self.mode,
+            "metaPlugin": self.meta_plugin,
+            "nodes": [
+                {"name": n.name, "netns": n.netns, "ip": n.ip, "podCIDR": n.pod_cidr}
+                for n in self.topology.nodes
+            ],
+            "server": self.server,
+            "secureServer": self.secure_server,
+            "token": self.token,
+            "kubeconfig": self.kubeconfig,
+        }
+
+    def write_info(self) -> None:
+        write_private_json(os.path.join(self.run_dir, INFO_FILE), self.info())
+        self.write_sandboxes()
+
+    def sandboxes(self) -> dict[str, dict[str, str]]:
+        """Running sandboxes by pod uid: namespace, name, node, netns."""
+        out: dict[str, dict[str, str]] = {}
+        for node_name, kubelet in self.kubelets.items():
+            with kubelet.lock:
+                items = list(kubelet.sandboxes.values())
+            for sandbox in items:
+                if sandbox.ready:
+                    namespace, _, name = sandbox.pod_key.partition("/")
+                    out[sandbox.uid] = {
+                        "namespace": namespace,
+                        "name": name,
+                        "node": node_name,
+                        "netns": sandbox.netns,
+                    }
+        return out
+
+    def write_sandboxes(self) -> None:
+        """Publish the pod -> netns map for ``harness exec`` (only when it changed)."""
+        if not os.path.isdir(self.run_dir):
+            return
+        text = json.dumps(self.sandboxes(), sort_keys=True)
+        with self.changed:
+            if text == self._sandboxes_written:
+                return
+            self._sandboxes_written = text
+            with contextlib.suppress(OSError):
+                write_private_text(os.path.join(self.run_dir, SANDBOXES_FILE), text)
 
     def install_node(self, node: Node) -> None:
         """Put the default network and the meta-plugin's config on a node."""
@@ -194,6 +302,11 @@ class LocalCluster:
         }
         with open(os.path.join(conf_dir, f"00-{self.meta_name}.conf"), "w") as f:
             json.dump(conf, f, indent=2)
+        if self.mode == "thick":
+            # The thick-mode daemon's installer (its own module) replaces the
+            # thin config with the shim's and starts the node's daemon.
+            thick_module().install(self, node)
+        self._installed.append(node)
 
     # ------------------------------------------------------------- objects
     def client(self) -> KubeHTTP:
@@ -220,15 +333,16 @@ class LocalCluster:
         self.client().delete(f"{object_path(obj)}/{obj['metadata']['name']}")
 
     def create_pod(self, pod: dict[str, Any]) -> dict[str, Any]:
+        """Create a pod; an unbound one is bound at once (round-robin, creation order)."""
         pod = json.loads(json.dumps(pod))
-        spec = pod.setdefault("spec", {})
-        if not spec.get("nodeName"):  # a simple scheduler: round-robin
-            names = self.node_names()
-            spec["nodeName"] = names[self._next_node % len(names)]
-            self._next_node += 1
         namespace = pod["metadata"].setdefault("namespace", "default")
         self.ensure_namespace(namespace)
-        return self.client().request("POST", pod_path(namespace), pod)
+        created = self.client().request("POST", pod_path(namespace), pod)
+        if not (created.get("spec") or {}).get("nodeName") and self.scheduler is not None:
+            node = self.scheduler.schedule(created)
+            if node:
+                created.setdefault("spec", {})["nodeName"] = node
+        return created
 
     def ensure_namespace(self, namespace: str) -> None:
         if self.client().get(f"/api/v1/namespaces/{namespace}") is None:
@@ -242,7 +356,15 @@ class LocalCluster:
         return self.client().get(pod_path(namespace, name))
 
     def _sandbox(self, namespace: str, name: str) -> Any:
-        for kubelet in self.kubelets.values():
+        """The sandbox of the pod that has this name *now* (a pod of the same name
+        deleted earlier, maybe on another node, must not answer for it)."""
+        pod = self.get_pod(namespace, name)
+        if pod is not None:
+            uid = str(pod["metadata"].get("uid", ""))
+            node = (pod.get("spec") or {}).get("nodeName")
+            kubelet = self.kubelets.get(str(node)) if node else None
+            return kubelet.sandbox_by_uid(uid) if kubelet is not None else None
+        for kubelet in self.kubelets.values():  # already gone from the API
             sandbox = kubelet.sandbox_for(namespace, name)
             if sandbox is not None:
                 return sandbox
@@ -255,8 +377,10 @@ class LocalCluster:
                 sandbox = self._sandbox(namespace, name)
                 if sandbox is not None and sandbox.ready:
                     return PodOutcome(True, seconds=sandbox.timings.get("add", 0.0))
-                if sandbox is not None and sandbox.error is not None:
-                    err = SandboxError(sandbox.error.code, str(sandbox.error))
+                failed = None if sandbox is None else sandbox.error or sandbox.previous_error
+                if sandbox is not None and failed is not None:
+                    # The first attempt's outcome: a retry in flight does not hide it.
+                    err = SandboxError(failed.code, str(failed))
                     return PodOutcome(False, err, sandbox.timings.get("add", 0.0))
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -325,8 +449,9 @@ class LocalCluster:
         return code == 0, output
 
     # ----------------------------------------------------------- machinery
-    def stop_api(self) -> None:
-        self.api_server.pause()
+    def stop_api(self, scope: str = "all") -> None:
+        """Refuse API connections: everywhere, or (``scope="nodes"``) only from nodes."""
+        self.api_server.pause(scope)
 
     def start_api(self) -> None:
         self.api_server.resume()
@@ -349,6 +474,36 @@ class LocalCluster:
         node = ((pod or {}).get("spec") or {}).get("nodeName")
         return str(node) if node else None
 
+    def sandbox_id(self, namespace: str, name: str) -> str | None:
+        sandbox = self._sandbox(namespace, name)
+        return str(sandbox.container_id) if sandbox is not None else None
+
+    def exec_on_node(self, node: str, argv: list[str], timeout: float = 30.0) -> tuple[int, str]:
+        import subprocess
+
+        proc = subprocess.run(
+            [*self.topology.node(node).exec_prefix(), *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return proc.returncode, proc.stdout + proc.stderr
+
+    def restart_daemon(self, node: str) -> None:
+        """Restart the node's meta-plugin daemon (thick mode; thin has none)."""
+        if self.mode != "thick":
+            raise Unsupported("restartDaemon: the meta-plugin runs in thin mode (no daemon)")
+        thick_module().restart_daemon(self, self.topology.node(node))
+
+    def kill_process(self, node: str, process: str) -> None:
+        """SIGKILL the node's daemon (``process="daemon"``); thick mode only."""
+        if self.mode != "thick":
+            raise Unsupported(f"kill {process}: the meta-plugin runs in thin mode (no daemon)")
+        if process != "daemon":
+            raise Unsupported(f"kill {process}: the local backend can only kill the daemon")
+        thick_module().kill_daemon(self, self.topology.node(node))
+
     def leaks(self) -> list[str]:
         """What deleted pods left behind: namespaces, links, leases, caches."""
         found: list[str] = []
@@ -359,10 +514,33 @@ class LocalCluster:
         for node in self.topology.nodes:
             links = parse_addresses(sh.run(["ip", "-n", node.netns, "-d", "-j", "addr", "show"]))
             for link in links:
-                if link.name not in ("lo", "eth0", "eth1"):
+                # The bridge plugin makes a node-level bridge and never removes
+                # it (neither on a real node): infrastructure, not a pod's leak.
+                # Veths left on it still count.
+                if link.name not in ("lo", "eth0", "eth1") and link.kind != "bridge":
                     found.append(f"{node.name}: link {link.name} ({link.kind})")
             found += [f"{node.name}: {leak}" for leak in node_file_leaks(node)]
         return found
+
+
+def thick_module() -> Any:
+    """The thick-mode installer (``install``/``uninstall``), imported only in thick mode."""
+    import importlib
+
+    return importlib.import_module("harness.backends.local.thick")
+
+
+def write_private_text(path: str, text: str) -> None:
+    """Atomically replace ``path`` with ``text``, readable by root only (tokens)."""
+    tmp = f"{path}.{threading.get_ident()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_private_json(path: str, obj: Any) -> None:
+    write_private_text(path, json.dumps(obj, indent=2, sort_keys=True))
 
 
 def node_file_leaks(node: Node) -> list[str]:
@@ -390,6 +568,17 @@ def node_object(node: Node) -> dict[str, Any]:
                 {"type": "Hostname", "address": node.name},
             ],
             "conditions": [{"type": "Ready", "status": "True"}],
+            # kubectl's VERSION column and `describe node` read these.
+            "nodeInfo": {
+                "kubeletVersion": "v1.31.0-harness",
+                "containerRuntimeVersion": "harness-local://1",
+                "kernelVersion": os.uname().release,
+                "osImage": "simulated node (network + mount namespace)",
+                "operatingSystem": "linux",
+                "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(
+                    os.uname().machine, os.uname().machine
+                ),
+            },
         },
     }
 

@@ -8,7 +8,10 @@ with ``CNI_ARGS`` carrying ``K8S_POD_NAMESPACE``, ``K8S_POD_NAME``,
 ``K8S_POD_INFRA_CONTAINER_ID`` and ``K8S_POD_UID``, record the pod's IPs in
 its status, and on deletion call DEL with the cached ADD result and remove
 the namespace. A failed ADD is reported as a ``FailedCreatePodSandBox``
-event, then torn down with DEL, as containerd does.
+event, then torn down with DEL, as containerd does, and retried with a new
+sandbox after an exponential back-off (1 s, 2 s, 4 s ... capped), as kubelet
+retries ``RunPodSandbox``; a pod deleted meanwhile is simply released. A
+failed DEL is reported (``FailedKillPod``) and retried a few times.
 
 Plugins run inside the node (its network and mount namespaces) through
 ``pymultus.cni.invoke``, the project's one way to run a CNI plugin.
@@ -16,6 +19,7 @@ Plugins run inside the node (its network and mount namespaces) through
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
@@ -38,6 +42,18 @@ CONF_EXTENSIONS = (".conf", ".conflist", ".json")
 NODE_BIN_DIR = "/opt/cni/bin"
 NODE_CONF_DIR = "/etc/cni/net.d"
 POD_IFNAME = "eth0"
+BACKOFF_INITIAL = 1.0  # seconds before the first retry of a failed sandbox
+BACKOFF_CAP = 30.0  # kubelet caps its back-off too (at 5 min; we keep tests short)
+DEL_ATTEMPTS = 3
+
+
+def backoff_delay(
+    failures: int, initial: float = BACKOFF_INITIAL, cap: float = BACKOFF_CAP
+) -> float:
+    """Seconds to wait after the ``failures``-th consecutive failure (1, 2, 4 ... cap)."""
+    if failures < 1:
+        return 0.0
+    return float(min(cap, initial * (2 ** min(failures - 1, 30))))
 
 
 @dataclass
@@ -51,7 +67,10 @@ class Sandbox:
     network: str = ""  # the CNI network name that was called
     ready: bool = False
     error: CNIError | None = None
-    teardown_error: CNIError | None = None
+    attempt: int = 1  # 1 for the first sandbox of a pod, +1 for every retry
+    previous_error: CNIError | None = None  # why the attempt before this one failed
+    teardown_error: CNIError | None = None  # DEL at pod deletion failed
+    cleanup_error: CNIError | None = None  # DEL after a failed ADD failed
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -78,6 +97,7 @@ class Kubelet:
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.inflight: set[str] = set()
+        self.retries: dict[str, threading.Timer] = {}  # pod uid -> pending retry
         self.cache = ResultCache(node.host_path("/var/lib/cni/results"))
         self.errors: list[str] = []  # unexpected failures of the kubelet itself
 
@@ -90,6 +110,11 @@ class Kubelet:
 
     def stop(self) -> None:
         self.stopping.set()
+        with self.lock:
+            timers = list(self.retries.values())
+            self.retries.clear()
+        for timer in timers:
+            timer.cancel()
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def _watch_loop(self) -> None:
@@ -128,21 +153,57 @@ class Kubelet:
     def _fail(self, message: str) -> None:
         self.errors.append(message)
 
-    def _dispatch(self, pod: dict[str, Any]) -> None:
+    def _dispatch(self, pod: dict[str, Any], retry: bool = False) -> None:
         uid = str(pod["metadata"]["uid"])
         with self.lock:
-            if uid in self.inflight:
+            if uid in self.inflight or self.stopping.is_set():
                 return
             sandbox = self.sandboxes.get(uid)
             deleting = bool(pod["metadata"].get("deletionTimestamp"))
             if deleting:
+                timer = self.retries.pop(uid, None)
+                if timer is not None:
+                    timer.cancel()
                 action: Callable[[dict[str, Any]], None] = self._teardown
-            elif sandbox is None:
+            elif sandbox is None or (retry and sandbox.error is not None):
                 action = self._setup
             else:
                 return
             self.inflight.add(uid)
-        self.pool.submit(self._run, action, pod, uid)
+        try:
+            self.pool.submit(self._run, action, pod, uid)
+        except RuntimeError:  # stop() shut the pool down meanwhile
+            with self.lock:
+                self.inflight.discard(uid)
+
+    def _schedule_retry(self, pod: dict[str, Any], failures: int) -> None:
+        """Try the pod again after the back-off, with a fresh sandbox (kubelet's way)."""
+        uid = str(pod["metadata"]["uid"])
+        path = pod_path(pod["metadata"]["namespace"], pod["metadata"]["name"])
+
+        def fire() -> None:
+            with self.lock:
+                self.retries.pop(uid, None)
+            try:
+                current = self.api.get(path)
+            except Exception as exc:  # API unreachable: keep backing off
+                self._fail(f"retry {path}: {exc}")
+                self._schedule_retry(pod, failures + 1)
+                return
+            if current is None or current["metadata"].get("uid") != uid:
+                return  # deleted (or replaced) meanwhile: nothing to retry
+            self._dispatch(current, retry=True)
+
+        timer = threading.Timer(backoff_delay(failures), fire)
+        timer.daemon = True
+        with self.lock:
+            if self.stopping.is_set():
+                return
+            old = self.retries.pop(uid, None)
+            if old is not None:
+                old.cancel()
+            self.retries[uid] = timer
+        timer.start()
 
     def _run(self, action: Callable[[dict[str, Any]], None], pod: dict[str, Any], uid: str) -> None:
         try:
@@ -155,7 +216,12 @@ class Kubelet:
             self.on_change()
         # A deletion may have arrived while the setup ran: look again.
         if action == self._setup:
-            current = self.api.get(pod_path(pod["metadata"]["namespace"], pod["metadata"]["name"]))
+            meta = pod["metadata"]
+            try:
+                current = self.api.get(pod_path(meta["namespace"], meta["name"]))
+            except Exception as exc:
+                self._fail(f"re-reading {meta['namespace']}/{meta['name']}: {exc}")
+                return
             if current and current["metadata"].get("deletionTimestamp"):
                 self._dispatch(current)
 
@@ -202,17 +268,34 @@ class Kubelet:
     def _setup(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
         uid = str(meta["uid"])
+        with self.lock:
+            previous = self.sandboxes.get(uid)
         sandbox = Sandbox(
             pod_key=f"{meta['namespace']}/{meta['name']}",
             uid=uid,
             container_id=secrets.token_hex(32),
             netns=f"{self.topology.cluster_id}-{uid[:13]}",
+            attempt=previous.attempt + 1 if previous is not None else 1,
+            previous_error=previous.error if previous is not None else None,
         )
         with self.lock:
             self.sandboxes[uid] = sandbox
         started = time.monotonic()
-        self.topology.add_netns(sandbox.netns)
-        self._loopback_up(sandbox)
+        try:
+            self.topology.add_netns(sandbox.netns)
+            self._loopback_up(sandbox)
+        except Exception as exc:  # the runtime's own failure: report it and retry
+            error = CNIError(999, f"creating the sandbox network namespace: {exc}")
+            sandbox.error = error
+            sandbox.timings["add"] = time.monotonic() - started
+            self._event(
+                pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {error}"
+            )
+            with contextlib.suppress(Exception):
+                self.topology.remove_netns(sandbox.netns)
+            self._report_pending(pod, error)
+            self._schedule_retry(pod, sandbox.attempt)
+            return
         request = self.request("ADD", sandbox, pod)
         ncl: NetworkConfigList | None = None
         try:
@@ -231,7 +314,11 @@ class Kubelet:
                 f"failed (add): {exc}",
             )
             self._cni_del(sandbox, pod, None)  # containerd tears a failed sandbox down
+            # Not the pod deletion's DEL: keep it apart so delete_pod reports only that.
+            sandbox.cleanup_error, sandbox.teardown_error = sandbox.teardown_error, None
             self.topology.remove_netns(sandbox.netns)
+            self._report_pending(pod, exc)
+            self._schedule_retry(pod, sandbox.attempt)
             return
         sandbox.timings["add"] = time.monotonic() - started
         self.cache.save(ncl.name, sandbox.container_id, POD_IFNAME, ncl.raw, result)
@@ -253,11 +340,23 @@ class Kubelet:
             sandbox.timings["del"] = time.monotonic() - started
             sandbox.ready = False
         self.api.delete(pod_path(meta["namespace"], meta["name"]), grace_seconds=0)
+        with self.lock:  # forgotten, as a runtime forgets removed sandboxes
+            if self.sandboxes.get(uid) is sandbox:
+                del self.sandboxes[uid]
 
     def _cni_del(
-        self, sandbox: Sandbox, pod: dict[str, Any], prev: dict[str, Any] | None, attempts: int = 3
+        self,
+        sandbox: Sandbox,
+        pod: dict[str, Any],
+        prev: dict[str, Any] | None,
+        attempts: int = DEL_ATTEMPTS,
     ) -> None:
-        """DEL, retried a little as a kubelet retries StopPodSandbox."""
+        """DEL, retried as a kubelet retries StopPodSandbox, with an event per failure.
+
+        Deviation: kubelet retries forever and the pod stays Terminating; we
+        give up after ``attempts`` so a broken plugin cannot hang a test run,
+        and report the error (``Sandbox.teardown_error``).
+        """
         for attempt in range(1, attempts + 1):
             try:
                 ncl = self.network_config()
@@ -272,14 +371,15 @@ class Kubelet:
                 return
             except CNIError as exc:
                 sandbox.teardown_error = exc
+                self._event(
+                    pod,
+                    "Warning",
+                    "FailedKillPod",
+                    f"error killing pod: failed to destroy network for sandbox "
+                    f'"{sandbox.container_id[:12]}" (attempt {attempt}/{attempts}): {exc}',
+                )
                 if attempt < attempts:
-                    time.sleep(0.2 * attempt)
-        self._event(
-            pod,
-            "Warning",
-            "FailedKillPod",
-            f"error killing pod: failed to destroy network for sandbox: {sandbox.teardown_error}",
-        )
+                    time.sleep(backoff_delay(attempt, initial=0.2, cap=2.0))
 
     def _loopback_up(self, sandbox: Sandbox) -> None:
         from harness.backends.local import sh
@@ -297,6 +397,7 @@ class Kubelet:
             "podIP": ips[0] if ips else None,
             "podIPs": [{"ip": ip} for ip in ips],
             "startTime": now,
+            "containerStatuses": container_statuses(pod, running_since=now),
             "conditions": [
                 {"type": "PodReadyToStartContainers", "status": "True"},
                 {"type": "Initialized", "status": "True"},
@@ -309,6 +410,41 @@ class Kubelet:
         self.api.merge_patch(
             pod_path(meta["namespace"], meta["name"]) + "/status", {"status": status}
         )
+
+    def _report_pending(self, pod: dict[str, Any], error: CNIError) -> None:
+        """Status of a pod whose sandbox failed: Pending, not ready, the reason given."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        message = f"failed to create pod sandbox: {error}"
+        status: dict[str, Any] = {
+            "phase": "Pending",
+            "hostIP": self.node.ip,
+            "hostIPs": [{"ip": self.node.ip}],
+            "containerStatuses": container_statuses(pod, running_since=None),
+            "conditions": [
+                {
+                    "type": "PodReadyToStartContainers",
+                    "status": "False",
+                    "lastTransitionTime": now,
+                },
+                {"type": "Initialized", "status": "True"},
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "ContainersNotReady",
+                    "message": message[:1000],
+                    "lastTransitionTime": now,
+                },
+                {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady"},
+                {"type": "PodScheduled", "status": "True"},
+            ],
+        }
+        meta = pod["metadata"]
+        try:
+            self.api.merge_patch(
+                pod_path(meta["namespace"], meta["name"]) + "/status", {"status": status}
+            )
+        except Exception as exc:
+            self._fail(f"status: {exc}")
 
     def _event(self, pod: dict[str, Any], type_: str, reason: str, message: str) -> None:
         meta = pod["metadata"]
@@ -338,6 +474,10 @@ class Kubelet:
             self._fail(f"event: {exc}")
 
     # -------------------------------------------------------------- query
+    def sandbox_by_uid(self, uid: str) -> Sandbox | None:
+        with self.lock:
+            return self.sandboxes.get(uid)
+
     def sandbox_for(self, namespace: str, name: str) -> Sandbox | None:
         key = f"{namespace}/{name}"
         with self.lock:
@@ -362,6 +502,34 @@ def runtime_config(pod: dict[str, Any]) -> dict[str, Any]:
                     }
                 )
     return {"portMappings": mappings} if mappings else {}
+
+
+def container_statuses(pod: dict[str, Any], running_since: str | None) -> list[dict[str, Any]]:
+    """Container statuses as kubelet reports them (kubectl's READY column reads them).
+
+    There are no containers: once the sandbox is up they are reported running
+    and ready; before, waiting in ``ContainerCreating`` (what a pod whose
+    sandbox keeps failing shows on a real node).
+    """
+    out: list[dict[str, Any]] = []
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        state: dict[str, Any] = (
+            {"running": {"startedAt": running_since}}
+            if running_since
+            else {"waiting": {"reason": "ContainerCreating"}}
+        )
+        out.append(
+            {
+                "name": str(container.get("name", "")),
+                "image": str(container.get("image", "")),
+                "imageID": "",
+                "ready": running_since is not None,
+                "started": running_since is not None,
+                "restartCount": 0,
+                "state": state,
+            }
+        )
+    return out
 
 
 def plugin_type(ncl: NetworkConfigList | None) -> str:

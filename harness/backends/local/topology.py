@@ -25,6 +25,7 @@ import ipaddress
 import json
 import os
 import shutil
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -95,6 +96,7 @@ class Topology:
         self.cni_bin_dirs = cni_bin_dirs
         self.extra_binaries = extra_binaries or {}
         self.state = State(cluster_id, os.getpid())
+        self._lock = threading.RLock()
         self.fabric_netns = f"{cluster_id}-fabric"
         self.nodes = [self._node(i) for i in range(1, nodes + 1)]
 
@@ -151,8 +153,9 @@ class Topology:
 
     def _create_netns(self, name: str) -> None:
         sh.run(["ip", "netns", "add", name])
-        self.state.netns.append(name)
-        self._save()
+        with self._lock:
+            self.state.netns.append(name)
+            self._save()
 
     def _create_node_network(self, node: Node) -> None:
         self._create_netns(node.netns)
@@ -262,11 +265,14 @@ class Topology:
             self._save()
 
     def _save(self) -> None:
-        path = os.path.join(self.run_dir, "state.json")
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(asdict(self.state), f)
-        os.replace(tmp, path)
+        # Kubelet workers add and remove pod namespaces concurrently: one
+        # writer at a time, or a rename could publish a half-written list.
+        with self._lock:
+            path = os.path.join(self.run_dir, "state.json")
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(asdict(self.state), f)
+            os.replace(tmp, path)
 
     # ----------------------------------------------------------- destroy
     def add_netns(self, name: str) -> None:
@@ -275,9 +281,10 @@ class Topology:
 
     def remove_netns(self, name: str) -> None:
         delete_netns(name)
-        if name in self.state.netns:
-            self.state.netns.remove(name)
-            self._save()
+        with self._lock:
+            if name in self.state.netns:
+                self.state.netns.remove(name)
+                self._save()
 
     def destroy(self) -> None:
         destroy_state(self.state, self.run_dir)
@@ -293,15 +300,45 @@ def destroy_state(state: State, run_dir: str) -> None:
     for pid in state.pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, 9)
+    # Every namespace of a cluster is named "<cluster id>-...": also those
+    # created by `ip netns add` just before a crash and not yet recorded.
+    names = set(state.netns)
+    with contextlib.suppress(OSError):
+        names.update(n for n in os.listdir(NETNS_DIR) if n.startswith(state.cluster_id + "-"))
     # Pods first, then nodes, then the fabric: veth peers vanish with them.
-    for name in sorted(state.netns, key=lambda n: (n.endswith("-fabric"), "-node-" in n)):
+    for name in sorted(names, key=lambda n: (n.endswith("-fabric"), "-node-" in n)):
         delete_netns(name)
     for mount in reversed(state.mounts):
         sh.run(["umount", "-l", mount], check=False)
     shutil.rmtree(run_dir, ignore_errors=True)
+    # The host dirs we created are mount targets of every cluster on this
+    # machine: removing one that another live cluster's nodes have mounted
+    # over would silently detach those mounts (rmdir of a mount point in
+    # another mount namespace succeeds since Linux 3.18). The last one out
+    # removes them.
+    roots = {RUN_ROOT, os.path.dirname(run_dir)}  # tests may use their own run root
+    if any(other_live_runs(root, run_dir) for root in roots):
+        return
     for directory in reversed(state.created_dirs):
         with contextlib.suppress(OSError):
             os.rmdir(directory)
+
+
+def other_live_runs(run_root: str, run_dir: str) -> list[str]:
+    """Run dirs under ``run_root`` other than ``run_dir`` whose owner is alive."""
+    try:
+        names = os.listdir(run_root)
+    except OSError:
+        return []
+    out: list[str] = []
+    for name in names:
+        other = os.path.join(run_root, name)
+        if os.path.abspath(other) == os.path.abspath(run_dir):
+            continue
+        state = load_state(other)
+        if state is not None and pid_alive(state.owner_pid):
+            out.append(other)
+    return out
 
 
 def load_state(run_dir: str) -> State | None:
