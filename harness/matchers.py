@@ -70,12 +70,36 @@ def match_interface(
         problems.append(f"interface {name}: up is {actual.up}, expected {expected['up']}")
     if "mac" in expected and not mac_matches(expected["mac"], actual.mac):
         problems.append(f"interface {name}: mac is {actual.mac}, expected {expected['mac']}")
+    if "addressCount" in expected and expected["addressCount"] != len(actual.global_addresses()):
+        problems.append(
+            f"interface {name}: {len(actual.global_addresses())} global address(es), "
+            f"expected {expected['addressCount']}"
+        )
     if "addresses" in expected:
         addrs = [a.cidr for a in actual.global_addresses()]
         problems += [
             f"interface {name}: {p}" for p in match_addresses(expected["addresses"], addrs)
         ]
     return problems
+
+
+def interface_view(actual: Interface | None, expected: dict[str, Any] | None) -> Any:
+    """The actual interface in the shape of its expectation, for a readable diff:
+    only the keys the scenario asserts on, addresses as CIDRs."""
+    if actual is None:
+        return {"absent": True}
+    keys = list((expected or {}).keys()) or ["kind"]
+    view: dict[str, Any] = {}
+    for key in keys:
+        if key == "addresses":
+            view["addresses"] = [a.cidr for a in actual.global_addresses()]
+        elif key == "addressCount":
+            view["addressCount"] = len(actual.global_addresses())
+        elif key == "absent":
+            view["absent"] = False
+        elif key in ("kind", "mac", "mtu", "up"):
+            view[key] = getattr(actual, key)
+    return view
 
 
 def mac_matches(pattern: str, mac: str) -> bool:
@@ -104,11 +128,22 @@ def match_routes(expected: Sequence[dict[str, Any]], actual: Sequence[Route]) ->
     return problems
 
 
-def match_status(expected: Sequence[dict[str, Any]], actual: Sequence[dict[str, Any]]) -> list[str]:
-    """network-status: same number of entries, each expected one matched by
-    name and interface (whichever are given), in any order."""
+def match_status(
+    expected: Sequence[dict[str, Any]], actual: Sequence[dict[str, Any]], exact: bool = True
+) -> list[str]:
+    """network-status: each expected entry matched by name and interface
+    (whichever are given), in any order; with ``exact``, no other entries.
+    An entry with ``absent: true`` asserts that no such entry exists."""
     problems: list[str] = []
     remaining = list(actual)
+    absent = [w for w in expected if w.get("absent")]
+    expected = [w for w in expected if not w.get("absent")]
+    for want in absent:
+        label = ", ".join(f"{k}={want[k]}" for k in ("name", "interface") if k in want)
+        if any(
+            all(e.get(k) == want[k] for k in ("name", "interface") if k in want) for e in actual
+        ):
+            problems.append(f"network-status has an entry with {label}, expected none")
     for want in expected:
         candidates = [
             e
@@ -128,7 +163,7 @@ def match_status(expected: Sequence[dict[str, Any]], actual: Sequence[dict[str, 
         else:
             problems += [f"network-status entry {label}: {p}" for p in entry_problems]
             remaining.remove(candidates[0])
-    if len(actual) != len(expected):
+    if exact and len(actual) != len(expected):
         problems.append(f"network-status has {len(actual)} entries, expected {len(expected)}")
     return problems
 
@@ -144,7 +179,30 @@ def status_entry_problems(want: dict[str, Any], entry: dict[str, Any]) -> list[s
         problems.append(f"gateway is {entry.get('gateway')}, expected {want['gateway']}")
     if "ips" in want:
         problems += match_addresses(want["ips"], [str(ip) for ip in entry.get("ips") or []])
+    if "dns" in want:
+        have = entry.get("dns") or {}
+        for key, value in want["dns"].items():
+            if have.get(key) != value:
+                problems.append(f"dns.{key} is {have.get(key)!r}, expected {value!r}")
     return problems
+
+
+def match_events(want: dict[str, Any], events: Sequence[dict[str, Any]]) -> str | None:
+    """An event on the pod with the given reason/type whose message contains the
+    text (or, with ``absent``, no such event). Returns the problem, or None."""
+
+    def hit(event: dict[str, Any]) -> bool:
+        return (
+            ("reason" not in want or event.get("reason") == want["reason"])
+            and ("type" not in want or event.get("type") == want["type"])
+            and ("contains" not in want or want["contains"] in str(event.get("message", "")))
+        )
+
+    label = ", ".join(f"{k} {want[k]!r}" for k in ("reason", "type", "contains") if k in want)
+    found = [e for e in events if hit(e)]
+    if want.get("absent"):
+        return f"an event with {label} exists, expected none" if found else None
+    return None if found else f"no event with {label} ({len(events)} event(s) on the pod)"
 
 
 def diff_text(expected: Any, actual: Any) -> str:

@@ -1,23 +1,47 @@
-"""pytest plugin: scenario files are test items.
+"""pytest plugin: scenario files are test items, and fixtures for tests in Python.
 
 Registered under the ``pytest11`` entry point, so any project that installs
 pymultus can put scenario YAML files next to its tests and run them with
 pytest (collected when their name is ``*.yaml`` inside a ``scenarios``
-directory, or when given explicitly on the command line).
+directory, or when given explicitly on the command line), or write tests in
+Python with the ``cluster``, ``nad`` and ``pod`` fixtures::
+
+    @pytest.mark.cluster(nodes=1)
+    def test_macvlan(cluster, nad, pod):
+        nad("macvlan-conf", {"cniVersion": "0.3.1", "type": "macvlan", ...})
+        p = pod("samplepod", networks="macvlan-conf")
+        p.expect(interfaces={"net1": {"kind": "macvlan"}})
+
+A failed ``expect`` prints expected vs actual as a diff, the pod's addresses
+and routes, and its recent events.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.backends import Options, make_cluster, unavailable_reason
-from harness.runner import ScenarioResult, run_scenario
-from harness.scenario.loader import ScenarioError, load_scenario
+from harness.backends import Options, make_cluster, probes_for, unavailable_reason
+from harness.cluster import Cluster, PodOutcome
+from harness.matchers import diff_text, match_interface, match_routes, match_status
+from harness.netstate import PodNetwork
+from harness.runner import (
+    POD_TIMEOUT,
+    RECENT_EVENTS,
+    STATUS_ANNOTATION,
+    ScenarioResult,
+    pod_object,
+    run_scenario,
+)
+from harness.scenario.loader import NAD_API_VERSION, NAD_KIND, Scenario, ScenarioError
+from harness.scenario.loader import load_scenario as load_scenario
+from harness.vendor.pytest_fixtures import cni_vendor_check  # noqa: F401 (a fixture)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,6 +55,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="/usr/lib/cni",
         help="directory of the reference CNI plugins (default: /usr/lib/cni)",
     )
+    group.addoption(
+        "--k8s-version", default=None, help="Kubernetes version for backends that run one"
+    )
+    group.addoption(
+        "--keep-cluster",
+        action="store_true",
+        default=False,
+        help="keep real clusters (kind, k3s) after the run for debugging",
+    )
+    group.addoption(
+        "--mode",
+        default="thin",
+        choices=("thin", "thick"),
+        help="how the meta-plugin runs on nodes (default: thin)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "cluster(nodes=1, meta_config=None): shape of the `cluster` fixture"
+    )
 
 
 def options_from(config: pytest.Config) -> Options:
@@ -38,9 +83,13 @@ def options_from(config: pytest.Config) -> Options:
         backend=config.getoption("--backend"),
         meta_plugin=config.getoption("--meta-plugin"),
         cni_bin_dir=config.getoption("--cni-bin-dir"),
+        mode=config.getoption("--mode"),
+        k8s_version=config.getoption("--k8s-version"),
+        keep_cluster=config.getoption("--keep-cluster"),
     )
 
 
+# ------------------------------------------------------------ scenario files
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
     if file_path.suffix in (".yaml", ".yml") and (
         file_path.parent.name == "scenarios" or parent.session.isinitpath(file_path)
@@ -82,7 +131,14 @@ class ScenarioItem(pytest.Item):
         reason = unavailable_reason(options)
         if reason:
             pytest.skip(reason)
-        self.result = run_scenario(self.scenario, lambda s: make_cluster(s, options))
+        self.result = run_scenario(
+            self.scenario, lambda s: make_cluster(s, options), probes_for(options)
+        )
+        if self.result.status == "skipped":
+            # Reported at the scenario file (reportinfo), not at this line.
+            raise pytest.skip.Exception(self.result.reason, _use_item_location=True)
+        if self.result.status == "xfailed":
+            pytest.xfail(self.result.reason)
         if not self.result.ok:
             raise ScenarioFailed(self.result.report())
 
@@ -93,3 +149,216 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[os.PathLike[str] | str, int | None, str]:
         return self.path, 0, f"scenario: {self.name}"
+
+
+# ------------------------------------------------------------------ fixtures
+class Pod:
+    """A pod created through the ``pod`` fixture, with assertions on it."""
+
+    def __init__(self, cluster: Cluster, name: str, namespace: str) -> None:
+        self.cluster = cluster
+        self.name = name
+        self.namespace = namespace
+        self.outcome: PodOutcome | None = None
+        self.deleted = False
+
+    def wait(self, timeout: float = POD_TIMEOUT) -> PodOutcome:
+        self.outcome = self.cluster.wait_pod(self.namespace, self.name, timeout)
+        return self.outcome
+
+    @property
+    def ready(self) -> bool:
+        return bool((self.outcome or self.wait()).ready)
+
+    def network(self) -> PodNetwork:
+        return self.cluster.pod_network(self.namespace, self.name)
+
+    def network_status(self) -> list[dict[str, Any]]:
+        pod = self.cluster.get_pod(self.namespace, self.name) or {}
+        text = ((pod.get("metadata") or {}).get("annotations") or {}).get(STATUS_ANNOTATION)
+        value = json.loads(text) if text else []
+        return value if isinstance(value, list) else []
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.cluster.events(self.namespace, self.name)
+
+    def ping(self, address: str, interface: str | None = None) -> bool:
+        return self.cluster.ping(self.namespace, self.name, address, interface)[0]
+
+    def context(self) -> str:
+        """Addresses, routes and recent events: printed with every failed expect."""
+        lines = []
+        try:
+            lines.append(self.network().describe())
+        except Exception as exc:
+            lines.append(f"network: unavailable ({exc})")
+        lines.append("recent events:")
+        lines += [
+            f"  {e.get('type')} {e.get('reason')}: {e.get('message')}"
+            for e in self.events()[-RECENT_EVENTS:]
+        ] or ["  none"]
+        return "\n".join(lines)
+
+    def expect(
+        self,
+        interfaces: dict[str, Any] | None = None,
+        routes: list[dict[str, Any]] | None = None,
+        network_status: list[dict[str, Any]] | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        """Assert like a scenario's pod expectation (same matchers, same keys)."""
+        outcome = self.outcome if self.outcome and self.outcome.finished else self.wait()
+        if error is not None:
+            got = outcome.error
+            assert got is not None, f"pod {self.name}: expected CNI error {error}, got none"
+            assert "code" not in error or got.code == error["code"], (
+                f"pod {self.name}: CNI error code {got.code}, expected {error['code']}: "
+                f"{got.message}"
+            )
+            assert "contains" not in error or error["contains"] in got.message, (
+                f"pod {self.name}: CNI error lacks {error['contains']!r}: {got.message}"
+            )
+            return
+        assert outcome.ready, (
+            f"pod {self.name}: sandbox not ready: "
+            f"{outcome.error.describe() if outcome.error else 'timed out'}"
+        )
+        network = self.network()
+        problems: list[str] = []
+        for ifname, want in (interfaces or {}).items():
+            problems += match_interface(ifname, want, network.interface(ifname))
+        problems += match_routes(routes or [], network.routes)
+        expected: dict[str, Any] = {"interfaces": interfaces or {}, "routes": routes or []}
+        actual: dict[str, Any] = {
+            "interfaces": {
+                i.name: {
+                    "kind": i.kind,
+                    "mac": i.mac,
+                    "mtu": i.mtu,
+                    "addresses": [a.cidr for a in i.global_addresses()],
+                }
+                for i in network.interfaces
+                if i.name in (interfaces or {})
+            },
+            "routes": [r.summary() for r in network.routes],
+        }
+        if network_status is not None:
+            status = self.network_status()
+            problems += match_status(network_status, status)
+            expected["networkStatus"] = network_status
+            actual["networkStatus"] = status
+        if problems:
+            raise AssertionError(
+                f"pod {self.namespace}/{self.name}: {len(problems)} mismatch(es)\n"
+                + "\n".join(problems)
+                + "\n"
+                + diff_text(expected, actual)
+                + "\n"
+                + self.context()
+            )
+
+    def delete(self, timeout: float = POD_TIMEOUT) -> None:
+        if not self.deleted:
+            self.deleted = True
+            error = self.cluster.delete_pod(self.namespace, self.name, timeout)
+            assert error is None, f"pod {self.name}: DEL failed: {error.describe()}"
+
+
+def _fixture_scenario(nodes: int, meta_config: dict[str, Any] | None) -> Scenario:
+    """The cluster fixture builds clusters through the same factory as scenarios."""
+    from harness.scenario.loader import Lines
+
+    data: dict[str, Any] = {"name": "pytest fixture", "covers": ["cni-add"]}
+    data["cluster"] = {"nodes": nodes, "metaConfig": meta_config or {}}
+    return Scenario("<pytest>", data, Lines())
+
+
+@pytest.fixture
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """A fresh cluster for one test (``@pytest.mark.cluster(nodes=2, meta_config=...)``).
+
+    Skipped when the backend cannot run here; closed (everything removed) at
+    teardown."""
+    options = options_from(request.config)
+    reason = unavailable_reason(options)
+    if reason:
+        pytest.skip(reason)
+    marker = request.node.get_closest_marker("cluster")
+    kwargs = dict(marker.kwargs) if marker else {}
+    made = make_cluster(
+        _fixture_scenario(int(kwargs.get("nodes", 1)), kwargs.get("meta_config")), options
+    )
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture
+def nad(cluster: Cluster) -> Iterator[Callable[..., dict[str, Any]]]:
+    """Factory: ``nad(name, config, namespace="default")`` applies a NAD
+    (config: a dict or a JSON string); all are deleted at teardown."""
+    made: list[dict[str, Any]] = []
+
+    def apply(name: str, config: Any, namespace: str = "default") -> dict[str, Any]:
+        text = config if isinstance(config, str) else json.dumps(config)
+        if namespace != "default":
+            cluster.apply(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+            )
+        obj = {
+            "apiVersion": NAD_API_VERSION,
+            "kind": NAD_KIND,
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"config": text},
+        }
+        made.append(obj)
+        return cluster.apply(obj)
+
+    yield apply
+    for obj in made:
+        with contextlib.suppress(Exception):
+            cluster.delete_object(obj)
+
+
+@pytest.fixture
+def pod(cluster: Cluster) -> Iterator[Callable[..., Pod]]:
+    """Factory: ``pod(name, networks=None, namespace="default", node=None,
+    annotations=None, wait=True)`` creates a pod (and waits for its sandbox);
+    pods still there at teardown are deleted, then nothing may have leaked
+    (links, leases, caches, namespaces): a leak fails the test at teardown."""
+    made: list[Pod] = []
+
+    def create(
+        name: str,
+        networks: str | list[dict[str, Any]] | None = None,
+        namespace: str = "default",
+        node: str | None = None,
+        annotations: dict[str, str] | None = None,
+        wait: bool = True,
+    ) -> Pod:
+        spec: dict[str, Any] = {"name": name, "namespace": namespace}
+        if networks is not None:
+            spec["networks"] = networks
+        if node:
+            spec["node"] = node
+        if annotations:
+            spec["annotations"] = annotations
+        cluster.create_pod(pod_object(spec))
+        handle = Pod(cluster, name, namespace)
+        made.append(handle)
+        if wait:
+            handle.wait()
+        return handle
+
+    yield create
+    for handle in reversed(made):
+        if not handle.deleted:
+            handle.deleted = True
+            with contextlib.suppress(Exception):
+                cluster.delete_pod(handle.namespace, handle.name, POD_TIMEOUT)
+    leaks = cluster.leaks()
+    if leaks:
+        pytest.fail(
+            f"{len(leaks)} leaked resource(s) after the pods' deletion:\n" + "\n".join(leaks)
+        )

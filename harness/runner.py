@@ -1,31 +1,41 @@
-"""Running one scenario against a Cluster: apply, create, expect, delete, check leaks.
+"""Running one scenario against a Cluster: apply, create, steps, expect, cleanup.
 
 The runner never stops at the first failed expectation: it collects every
 failure with the ``file:line`` of the expectation that failed, and cleanup
-(pod deletion, the leak check, closing the cluster) always runs.
+(restoring the API, pod deletion, the leak check, closing the cluster) always
+runs. A step the backend cannot perform (:class:`Unsupported`) and a need the
+machine cannot meet skip the scenario with the reason; ``xfail`` turns a
+known failure into an expected one without weakening the scenario.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.cluster import Cluster, PodOutcome
+from harness.cluster import Cluster, PodOutcome, SandboxError, Unsupported
 from harness.matchers import (
     diff_text,
+    interface_view,
+    match_events,
     match_interface,
     match_routes,
     match_status,
 )
-from harness.scenario.loader import Scenario, network_objects
+from harness.scenario.loader import SANDBOX_PLACEHOLDER, Scenario, network_objects, spec_objects
+from harness.scenario.needs import Probe, missing
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 POD_TIMEOUT = 30.0
+RECENT_EVENTS = 5
+
+Pointer = tuple[str | int, ...]
 
 
 @dataclass
@@ -44,19 +54,40 @@ class Failure:
 @dataclass
 class ScenarioResult:
     scenario: Scenario
-    status: str = "passed"  # passed, failed, error, skipped
+    # passed, failed, error, skipped, xfailed (failed as expected), xpassed
+    status: str = "passed"
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     reason: str = ""
+    timings: list[tuple[str, float]] = field(default_factory=list)  # phase, seconds
+    topology: dict[str, Any] = field(default_factory=dict)  # for the HTML report
 
     @property
     def ok(self) -> bool:
-        return self.status in ("passed", "skipped")
+        return self.status in ("passed", "skipped", "xfailed", "xpassed")
 
     def report(self) -> str:
         if self.status == "skipped":
             return f"{self.scenario.path}: skipped: {self.reason}"
-        return "\n".join(f.render() for f in self.failures)
+        head = f"{self.scenario.path}: expected failure: {self.reason}\n" if self.reason else ""
+        return head + "\n".join(f.render() for f in self.failures)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.scenario.name,
+            "path": self.scenario.path,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "reason": self.reason,
+            "covers": self.scenario.covers,
+            "tags": self.scenario.tags,
+            "failures": [
+                {"where": f.where, "message": f.message, "details": f.details}
+                for f in self.failures
+            ],
+            "timings": [[phase, round(s, 3)] for phase, s in self.timings],
+            "topology": self.topology,
+        }
 
 
 ClusterFactory = Callable[[Scenario], Cluster]
@@ -70,59 +101,212 @@ class ScenarioRun:
         self.cluster = cluster
         self.pods = {p["name"]: p for p in scenario.data.get("pods", [])}
         self.outcomes: dict[str, PodOutcome] = {}
+        self.delete_errors: dict[str, SandboxError | None] = {}
         self.created: list[str] = []
         self.failures: list[Failure] = []
+        self.timings: list[tuple[str, float]] = []
+        self.topology: dict[str, Any] = {"nodes": [], "pods": {}, "networks": []}
+        self.api_touched = False
+        self.namespaces: set[str] = set()
 
-    def fail(self, pointer: tuple[str | int, ...], message: str, details: str = "") -> None:
+    def fail(self, pointer: Pointer, message: str, details: str = "") -> None:
         self.failures.append(Failure(self.scenario.where(*pointer), message, details))
 
     def namespace(self, pod: str) -> str:
         return str(self.pods[pod].get("namespace", "default"))
 
-    # -------------------------------------------------------------- steps
-    def apply_networks(self) -> None:
-        for obj in network_objects(self.scenario):
-            self.cluster.apply(obj)
+    def timed(self, phase: str, action: Callable[[], None]) -> None:
+        started = time.monotonic()
+        try:
+            action()
+        finally:
+            self.timings.append((phase, time.monotonic() - started))
 
-    def create(self, names: list[str]) -> None:
+    # -------------------------------------------------------------- steps
+    def apply_networks(self, objects: list[dict[str, Any]]) -> None:
+        for obj in objects:
+            self.ensure_namespace(obj["metadata"]["namespace"])
+            self.cluster.apply(obj)
+            meta = obj["metadata"]
+            self.topology["networks"].append(
+                {"name": f"{meta['namespace']}/{meta['name']}", "type": nad_type(obj)}
+            )
+
+    def ensure_namespace(self, namespace: str) -> None:
+        """NADs may live in namespaces no pod created yet: create them first."""
+        if namespace in self.namespaces:
+            return
+        self.namespaces.add(namespace)
+        if namespace != "default":
+            self.cluster.apply(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+            )
+
+    def delete_networks(self, names: list[str]) -> None:
+        for ref in names:
+            namespace, _, name = ref.rpartition("/")
+            obj = {
+                "apiVersion": "k8s.cni.cncf.io/v1",
+                "kind": "NetworkAttachmentDefinition",
+                "metadata": {"name": name, "namespace": namespace or "default"},
+            }
+            self.cluster.delete_object(obj)
+
+    def create(self, names: list[str], wait: bool = True) -> None:
         for name in names:
             self.cluster.create_pod(pod_object(self.pods[name]))
             self.created.append(name)
-        for name in names:
+        for name in names if wait else []:
             self.outcomes[name] = self.cluster.wait_pod(self.namespace(name), name, POD_TIMEOUT)
 
-    def delete(self, names: list[str], pointer: tuple[str | int, ...]) -> None:
+    def delete(self, names: list[str], pointer: Pointer, check: bool = True) -> None:
         for name in names:
             if name not in self.created:
                 continue
             self.created.remove(name)
             error = self.cluster.delete_pod(self.namespace(name), name, POD_TIMEOUT)
-            if error is not None:
+            self.delete_errors[name] = error
+            if error is not None and check and not self.expects_delete_error(name):
                 self.fail(pointer, f"deleting pod {name}: DEL failed", error.describe())
 
-    def expect(self, items: list[dict[str, Any]], base: tuple[str | int, ...]) -> None:
+    def expects_delete_error(self, name: str) -> bool:
+        """A scenario that asserts on a DEL error must not also fail on it."""
+        for _pointer, item in self.all_expectations():
+            want = item.get("deleteError")
+            if want and want["pod"] == name and not want.get("none"):
+                return True
+        return False
+
+    def all_expectations(self) -> list[tuple[Pointer, dict[str, Any]]]:
+        out: list[tuple[Pointer, dict[str, Any]]] = [
+            (("expect", i), e) for i, e in enumerate(self.scenario.data.get("expect", []))
+        ]
+        for s, step in enumerate(self.scenario.data.get("steps", [])):
+            out += [(("steps", s, "expect", i), e) for i, e in enumerate(step.get("expect", []))]
+        return out
+
+    def wait(self, spec: dict[str, Any]) -> None:
+        for name in spec.get("pods", []):
+            self.outcomes[name] = self.cluster.wait_pod(self.namespace(name), name, POD_TIMEOUT)
+        if "seconds" in spec:
+            time.sleep(float(spec["seconds"]))
+
+    def node_file(self, spec: dict[str, Any], write: bool) -> None:
+        path = SANDBOX_PLACEHOLDER.sub(self._sandbox_id, spec["path"])
+        nodes = [spec["node"]] if spec.get("node") else self.cluster.node_names()
+        for node in nodes:
+            if write:
+                content = spec["content"]
+                if not isinstance(content, str):
+                    content = json.dumps(content, indent=2)
+                self.cluster.write_node_file(node, path, content)
+            else:
+                self.cluster.remove_node_file(node, path)
+
+    def _sandbox_id(self, match: Any) -> str:
+        pod = match.group(1)
+        sandbox = self.cluster.sandbox_id(self.namespace(pod), pod)
+        if sandbox is None:
+            # Real clusters cannot name the runtime's sandbox; the local one always can
+            # for a created pod. Either way the step cannot be done as written: skip.
+            raise Unsupported(f"{{sandbox:{pod}}}: this cluster cannot tell the pod's sandbox ID")
+        return sandbox
+
+    def machinery(self, verb: str, spec: Any) -> None:
+        """Steps on the cluster's machinery: the API, and the thick-mode daemon."""
+        if verb == "stopApi":
+            self.api_touched = True
+            scope = spec.get("scope", "all") if isinstance(spec, dict) else "all"
+            self.cluster.stop_api(scope)
+        elif verb == "startApi":
+            self.cluster.start_api()
+        elif verb == "apiFault":
+            self.api_touched = True
+            spec = spec or {}
+            self.cluster.set_api_fault(spec.get("status"), float(spec.get("delay", 0.0)))
+        elif verb in ("restartDaemon", "kill"):
+            # Only clusters running the meta-plugin in thick mode have a daemon;
+            # the method is looked up so that thin backends need not define it.
+            method = getattr(
+                self.cluster, "restart_daemon" if verb == "restartDaemon" else "kill_process", None
+            )
+            if method is None:
+                raise Unsupported(f"{verb}: this cluster runs no meta-plugin daemon (thin mode)")
+            nodes = [spec["node"]] if spec.get("node") else self.cluster.node_names()
+            for node in nodes:
+                if verb == "kill":
+                    method(node, spec["process"])
+                else:
+                    method(node)
+
+    # ------------------------------------------------------- expectations
+    def expect(self, items: list[dict[str, Any]], base: Pointer) -> None:
         for index, item in enumerate(items):
             pointer = (*base, index)
-            try:
-                if "pod" in item:
-                    self.expect_pod(item, pointer)
-                elif "ping" in item:
-                    self.expect_ping(item["ping"], pointer)
-                elif "distinctAddresses" in item:
-                    self.expect_distinct(item["distinctAddresses"], pointer)
-                elif "leaks" in item:
-                    self.expect_no_leaks(pointer)
-            except Exception as exc:  # an expectation that could not be evaluated
-                self.fail(
-                    pointer,
-                    f"could not check: {type(exc).__name__}: {exc}",
-                    traceback.format_exc(limit=3),
-                )
+            eventually = item.get("eventually")
+            deadline = time.monotonic() + float(eventually["timeout"]) if eventually else 0.0
+            interval = float((eventually or {}).get("interval", 0.2))
+            while True:
+                kept = self.failures
+                self.failures = []
+                try:
+                    self.expect_one(item, pointer)
+                except Exception as exc:  # an expectation that could not be evaluated
+                    self.fail(
+                        pointer,
+                        f"could not check: {type(exc).__name__}: {exc}",
+                        traceback.format_exc(limit=3),
+                    )
+                attempt, self.failures = self.failures, kept
+                if not attempt or time.monotonic() >= deadline:
+                    if attempt and eventually:
+                        attempt[0].message += f" (still after {eventually['timeout']} s)"
+                    self.failures += attempt
+                    break
+                time.sleep(interval)
 
-    def expect_pod(self, item: dict[str, Any], pointer: tuple[str | int, ...]) -> None:
+    def expect_one(self, item: dict[str, Any], pointer: Pointer) -> None:
+        if "pod" in item:
+            self.expect_pod(item, pointer)
+        elif "ping" in item:
+            self.expect_ping(item["ping"], pointer)
+        elif "distinctAddresses" in item:
+            self.expect_distinct(item["distinctAddresses"], pointer)
+        elif "leaks" in item:
+            self.expect_no_leaks(pointer)
+        elif "event" in item:
+            self.expect_event(item["event"], pointer)
+        elif "exec" in item:
+            self.run_exec(item["exec"], (*pointer, "exec"))
+        elif "deleteError" in item:
+            self.expect_delete_error(item["deleteError"], pointer)
+
+    def pod_context(self, name: str) -> str:
+        """What a reader needs next to a failed pod expectation: its addresses
+        and routes, and its recent events."""
+        lines: list[str] = []
+        try:
+            lines.append(self.cluster.pod_network(self.namespace(name), name).describe())
+        except Exception as exc:
+            lines.append(f"network: unavailable ({exc})")
+        try:
+            events = self.cluster.events(self.namespace(name), name)[-RECENT_EVENTS:]
+            lines.append("recent events:")
+            lines += [
+                f"  {e.get('type', '?')} {e.get('reason', '?')}: {e.get('message', '')}"
+                for e in events
+            ] or ["  none"]
+        except Exception as exc:
+            lines.append(f"events: unavailable ({exc})")
+        return "\n".join(lines)
+
+    def expect_pod(self, item: dict[str, Any], pointer: Pointer) -> None:
         name = item["pod"]
         namespace = self.namespace(name)
-        outcome = self.outcomes.get(name) or self.cluster.wait_pod(namespace, name, POD_TIMEOUT)
+        outcome = self.outcomes.get(name)
+        if outcome is None or not outcome.finished:
+            outcome = self.cluster.wait_pod(namespace, name, POD_TIMEOUT)
+            self.outcomes[name] = outcome
         want_error = item.get("error")
         want_ready = item.get("ready", want_error is None)
         if want_error is not None:
@@ -131,6 +315,7 @@ class ScenarioRun:
                     pointer,
                     f"pod {name}: expected a CNI error, but the sandbox "
                     f"{'is ready' if outcome.ready else 'did not finish'}",
+                    diff_text(want_error, None),
                 )
                 return
             if "code" in want_error and outcome.error.code != want_error["code"]:
@@ -150,40 +335,66 @@ class ScenarioRun:
             detail = outcome.error.describe() if outcome.error else "timed out"
             self.fail(pointer, f"pod {name}: sandbox not ready", detail)
             return
+        if not want_ready and outcome.ready:
+            self.fail(pointer, f"pod {name}: sandbox is ready, expected it not to be")
+            return
         if not outcome.ready:
             return
         network = self.cluster.pod_network(namespace, name)
         problems: list[str] = []
-        for ifname, want in (item.get("interfaces") or {}).items():
+        want_itfs = item.get("interfaces") or {}
+        for ifname, want in want_itfs.items():
             problems += match_interface(ifname, want, network.interface(ifname))
         problems += match_routes(item.get("routes") or [], network.routes)
         if problems:
+            expected = {k: v for k, v in item.items() if k in ("interfaces", "routes")}
+            actual = {
+                "interfaces": {
+                    n: interface_view(network.interface(n), want_itfs[n]) for n in want_itfs
+                },
+                "routes": [r.summary() for r in network.routes],
+            }
+            if "routes" not in item:
+                del actual["routes"]
+            if "interfaces" not in item:
+                del actual["interfaces"]
             self.fail(
                 pointer,
                 f"pod {name}: {len(problems)} interface/route mismatch(es)",
-                "\n".join(problems) + "\n" + network.describe(),
+                "\n".join(problems)
+                + "\n"
+                + diff_text(expected, actual)
+                + "\n"
+                + self.pod_context(name),
             )
         if "networkStatus" in item:
             pod = self.cluster.get_pod(namespace, name) or {}
             text = ((pod.get("metadata") or {}).get("annotations") or {}).get(STATUS_ANNOTATION)
-            actual = json.loads(text) if text else []
-            status_problems = match_status(item["networkStatus"], actual)
+            actual_status = json.loads(text) if text else []
+            status_problems = match_status(
+                item["networkStatus"], actual_status, exact=item.get("networkStatusExact", True)
+            )
             if status_problems:
                 self.fail(
                     pointer,
                     f"pod {name}: network-status mismatch",
-                    "\n".join(status_problems) + "\n" + diff_text(item["networkStatus"], actual),
+                    "\n".join(status_problems)
+                    + "\n"
+                    + diff_text(item["networkStatus"], actual_status),
                 )
 
-    def expect_ping(self, ping: dict[str, Any], pointer: tuple[str | int, ...]) -> None:
+    def expect_ping(self, ping: dict[str, Any], pointer: Pointer) -> None:
         source = ping["from"]
         target = ping["to"]
         if target in self.pods:
             ifname = ping.get("toInterface") or ping.get("via") or "eth0"
             itf = self.cluster.pod_network(self.namespace(target), target).interface(ifname)
-            addrs = [a for a in (itf.global_addresses() if itf else []) if a.family == 4] or (
-                itf.global_addresses() if itf else []
-            )
+            addrs = itf.global_addresses() if itf else []
+            family = ping.get("family")
+            if family:
+                addrs = [a for a in addrs if a.family == family]
+            else:
+                addrs = [a for a in addrs if a.family == 4] or addrs
             if not addrs:
                 self.fail(pointer, f"ping: pod {target} has no address on {ifname}")
                 return
@@ -197,10 +408,10 @@ class ScenarioRun:
                 pointer,
                 f"ping from {source} to {target} ({address}) "
                 f"via {ping.get('via', 'any')}: {verdict}",
-                output,
+                output + ("" if ok else "\n" + self.pod_context(source)),
             )
 
-    def expect_distinct(self, pairs: list[str], pointer: tuple[str | int, ...]) -> None:
+    def expect_distinct(self, pairs: list[str], pointer: Pointer) -> None:
         seen: dict[str, str] = {}
         for pair in pairs:
             pod, ifname = pair.split("/", 1)
@@ -213,30 +424,182 @@ class ScenarioRun:
                     self.fail(pointer, f"{pair} and {seen[addr.ip]} share address {addr.ip}")
                 seen[addr.ip] = pair
 
-    def expect_no_leaks(self, pointer: tuple[str | int, ...]) -> None:
+    def expect_no_leaks(self, pointer: Pointer) -> None:
         leaks = self.cluster.leaks()
         if leaks:
             self.fail(pointer, f"{len(leaks)} leaked resource(s) after deletion", "\n".join(leaks))
 
+    def expect_event(self, want: dict[str, Any], pointer: Pointer) -> None:
+        name = want["pod"]
+        events = self.cluster.events(self.namespace(name), name)
+        problem = match_events(want, events)
+        if problem:
+            self.fail(pointer, f"pod {name}: {problem}", diff_text(want, summarize_events(events)))
+
+    def run_exec(self, spec: dict[str, Any], pointer: Pointer) -> None:
+        command = spec["command"]
+        argv = shlex.split(command) if isinstance(command, str) else list(command)
+        if "node" in spec:
+            name = f"node {spec['node']}"
+            code, output = self.cluster.exec_on_node(spec["node"], argv)
+        else:
+            exec_in_pod = getattr(self.cluster, "exec_in_pod", None)
+            if exec_in_pod is None:
+                raise Unsupported("exec: this backend cannot run commands in pods")
+            name = spec["pod"]
+            code, output = exec_in_pod(self.namespace(name), name, argv)
+        want_code = spec.get("exitCode", 0)
+        shown = " ".join(argv)
+        if code != want_code:
+            self.fail(
+                pointer, f"exec in {name}: `{shown}` exited {code}, expected {want_code}", output
+            )
+        if "contains" in spec and spec["contains"] not in output:
+            self.fail(
+                pointer, f"exec in {name}: output of `{shown}` lacks {spec['contains']!r}", output
+            )
+        if "notContains" in spec and spec["notContains"] in output:
+            self.fail(
+                pointer,
+                f"exec in {name}: output of `{shown}` contains {spec['notContains']!r}",
+                output,
+            )
+
+    def expect_delete_error(self, want: dict[str, Any], pointer: Pointer) -> None:
+        name = want["pod"]
+        if name not in self.delete_errors:
+            self.fail(pointer, f"pod {name}: no delete step ran for it before this expectation")
+            return
+        error = self.delete_errors[name]
+        if want.get("none"):
+            if error is not None:
+                self.fail(pointer, f"pod {name}: DEL failed, expected success", error.describe())
+            return
+        if error is None:
+            self.fail(pointer, f"pod {name}: DEL succeeded, expected a CNI error")
+            return
+        if "code" in want and error.code != want["code"]:
+            self.fail(pointer, f"pod {name}: DEL error code {error.code}, expected {want['code']}")
+        if "contains" in want and want["contains"] not in error.message:
+            self.fail(pointer, f"pod {name}: DEL error lacks {want['contains']!r}", error.message)
+
+    # ----------------------------------------------------------- topology
+    def snapshot(self) -> None:
+        """Record nodes, pods, interfaces and addresses for the HTML report."""
+        try:
+            self.topology["nodes"] = self.cluster.node_names()
+        except Exception:
+            return
+        for name in list(self.created):
+            namespace = self.namespace(name)
+            outcome = self.outcomes.get(name)
+            entry: dict[str, Any] = {
+                "namespace": namespace,
+                "node": None,
+                "ready": bool(outcome and outcome.ready),
+                "error": outcome.error.describe() if outcome and outcome.error else None,
+                "interfaces": [],
+            }
+            try:
+                entry["node"] = self.cluster.node_of(namespace, name)
+                if entry["ready"]:
+                    status = self._status(namespace, name)
+                    by_ifname = {s.get("interface"): s.get("name") for s in status}
+                    for itf in self.cluster.pod_network(namespace, name).interfaces:
+                        if itf.kind == "loopback":
+                            continue
+                        entry["interfaces"].append(
+                            {
+                                "name": itf.name,
+                                "kind": itf.kind,
+                                "addresses": [a.cidr for a in itf.global_addresses()],
+                                "network": by_ifname.get(itf.name),
+                            }
+                        )
+            except Exception:
+                pass
+            self.topology["pods"][name] = entry
+
+    def _status(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        pod = self.cluster.get_pod(namespace, name) or {}
+        text = ((pod.get("metadata") or {}).get("annotations") or {}).get(STATUS_ANNOTATION)
+        value = json.loads(text) if text else []
+        return value if isinstance(value, list) else []
+
     # ---------------------------------------------------------------- run
     def run(self) -> None:
         data = self.scenario.data
-        self.apply_networks()
-        self.create([p["name"] for p in data.get("pods", []) if p.get("create", True)])
-        self.expect(data.get("expect", []), ("expect",))
+        self.timed("apply", lambda: self.apply_networks(network_objects(self.scenario)))
+        initial = [p["name"] for p in data.get("pods", []) if p.get("create", True)]
+        if initial:
+            self.timed("create", lambda: self.create(initial))
+        if data.get("expect"):
+            self.timed("expect", lambda: self.expect(data["expect"], ("expect",)))
+        self.snapshot()
         for index, step in enumerate(data.get("steps", [])):
-            if "create" in step:
-                self.create(step["create"])
-            elif "delete" in step:
-                self.delete(step["delete"], ("steps", index))
-            elif "expect" in step:
-                self.expect(step["expect"], ("steps", index, "expect"))
+            ((verb, spec),) = step.items()
+            started = time.monotonic()
+            try:
+                self.step(verb, spec, index)
+            finally:
+                self.timings.append((verb, time.monotonic() - started))
+
+    def step(self, verb: str, spec: Any, index: int) -> None:
+        if verb == "create":
+            self.create(spec)
+        elif verb == "submit":
+            self.create(spec, wait=False)
+        elif verb == "delete":
+            self.snapshot()
+            self.delete(spec, ("steps", index))
+        elif verb == "apply":
+            self.apply_networks(spec_objects(self.scenario, spec, ("steps", index, "apply")))
+        elif verb == "deleteNetworks":
+            self.delete_networks(spec)
+        elif verb == "wait":
+            self.wait(spec)
+        elif verb == "exec":
+            self.run_exec(spec, ("steps", index, "exec"))
+        elif verb == "writeFile":
+            self.node_file(spec, write=True)
+        elif verb == "removeFile":
+            self.node_file(spec, write=False)
+        elif verb == "expect":
+            self.expect(spec, ("steps", index, "expect"))
+            self.snapshot()
+        else:
+            self.machinery(verb, spec)
 
     def cleanup(self) -> None:
-        """Delete what is left; then, unless told otherwise, nothing may remain."""
+        """Restore the API, delete what is left; then, unless told otherwise,
+        nothing may remain."""
+        if self.api_touched:
+            self.cluster.set_api_fault(None, 0.0)
+            self.cluster.start_api()
+        self.snapshot()
         self.delete(list(self.created), ("pods",))
         if (self.scenario.data.get("cleanup") or {}).get("leaks", "none") == "none":
             self.expect_no_leaks(("name",))
+
+
+def summarize_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"type": e.get("type"), "reason": e.get("reason"), "message": e.get("message")}
+        for e in events
+    ]
+
+
+def nad_type(obj: dict[str, Any]) -> str:
+    """The first plugin type of a NAD's config, for the topology drawing."""
+    try:
+        config = json.loads(obj["spec"]["config"] or "{}")
+    except (KeyError, ValueError):
+        return "?"
+    if not isinstance(config, dict):
+        return "?"
+    if config.get("plugins"):
+        return "+".join(str(p.get("type", "?")) for p in config["plugins"])
+    return str(config.get("type", "(confDir)" if not config else "?"))
 
 
 def pod_object(spec: dict[str, Any]) -> dict[str, Any]:
@@ -251,19 +614,35 @@ def pod_object(spec: dict[str, Any]) -> dict[str, Any]:
         metadata["annotations"] = annotations
     if spec.get("labels"):
         metadata["labels"] = dict(spec["labels"])
-    pod_spec: dict[str, Any] = {"containers": [{"name": "main", "image": "busybox"}]}
+    container: dict[str, Any] = {"name": "main", "image": "busybox"}
+    if spec.get("ports"):
+        container["ports"] = [dict(p) for p in spec["ports"]]
+    pod_spec: dict[str, Any] = {"containers": [container]}
     if spec.get("node"):
         pod_spec["nodeName"] = spec["node"]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
 
 
-def run_scenario(scenario: Scenario, make_cluster: ClusterFactory) -> ScenarioResult:
+def run_scenario(
+    scenario: Scenario,
+    make_cluster: ClusterFactory,
+    probes: Mapping[str, Probe] | None = None,
+) -> ScenarioResult:
+    """Run one scenario; never raises. ``probes`` answer ``cluster.needs``."""
     result = ScenarioResult(scenario)
     started = time.monotonic()
+    if scenario.needs:
+        reason = missing(scenario.needs, probes or {})
+        if reason:
+            result.status = "skipped"
+            result.reason = reason
+            return result
     cluster: Cluster | None = None
     run: ScenarioRun | None = None
     try:
+        phase_started = time.monotonic()
         cluster = make_cluster(scenario)
+        result.timings.append(("cluster", time.monotonic() - phase_started))
         run = ScenarioRun(scenario, cluster)
         try:
             run.run()
@@ -271,6 +650,11 @@ def run_scenario(scenario: Scenario, make_cluster: ClusterFactory) -> ScenarioRe
             run.cleanup()
         result.failures = run.failures
         result.status = "failed" if run.failures else "passed"
+    except Unsupported as exc:
+        result.status = "skipped"
+        result.reason = str(exc)
+        if run is not None:
+            result.failures = []
     except Exception as exc:
         result.status = "error"
         if run is not None:
@@ -280,6 +664,20 @@ def run_scenario(scenario: Scenario, make_cluster: ClusterFactory) -> ScenarioRe
         )
     finally:
         if cluster is not None:
-            cluster.close()
+            close_started = time.monotonic()
+            try:
+                cluster.close()
+            finally:
+                result.timings.append(("close", time.monotonic() - close_started))
+        if run is not None:
+            result.timings[1:1] = run.timings
+            result.topology = run.topology
         result.seconds = time.monotonic() - started
+    if scenario.xfail:
+        if result.status in ("failed", "error"):
+            result.status = "xfailed"
+            result.reason = scenario.xfail
+        elif result.status == "passed":
+            result.status = "xpassed"
+            result.reason = f"passed although marked xfail ({scenario.xfail})"
     return result

@@ -459,6 +459,16 @@ class KubectlCluster:
         # the node's runtime (crictl), which scenarios needing it do not get here.
         return None
 
+    def exec_on_node(self, node: str, argv: list[str], timeout: float = 30.0) -> tuple[int, str]:
+        result = self._node_exec(node, argv)
+        return result.returncode, result.stdout + result.stderr
+
+    def restart_daemon(self, node: str) -> None:
+        raise Unsupported(f"{self.name}: restarting the meta-plugin daemon is not supported here")
+
+    def kill_process(self, node: str, process: str) -> None:
+        raise Unsupported(f"{self.name}: killing the {process} on a node is not supported here")
+
     # ---------------------------------------------------------------- pods
     def exec_in_pod(
         self, namespace: str, name: str, argv: list[str], timeout: float = 30.0

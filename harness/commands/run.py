@@ -1,27 +1,58 @@
-"""``harness run [PATHS]``: run scenarios and print a table and a summary."""
+"""``harness run [PATHS]``: run scenarios with a progress display, then a table,
+a summary and the reports asked for (JUnit XML, Markdown, HTML, results JSON)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.backends import BACKENDS, Options, make_cluster, unavailable_reason
+from harness.backends import (
+    BACKENDS,
+    Options,
+    finish_backends,
+    make_cluster,
+    probes_for,
+    unavailable_reason,
+)
+from harness.backends.remote import add_cluster_arguments, cluster_options, print_plan
 from harness.runner import ScenarioResult, run_scenario
 from harness.scenario.files import load_all, scenario_files
+from harness.scenario.loader import Scenario
 
-STATUS_MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}
+STATUS_MARK = {
+    "passed": "PASS",
+    "failed": "FAIL",
+    "error": "ERROR",
+    "skipped": "SKIP",
+    "xfailed": "XFAIL",
+    "xpassed": "XPASS",
+}
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run scenarios and print a table")
     p.add_argument("paths", nargs="*", default=["scenarios"])
-    p.add_argument("-k", help="only scenarios whose name or path contains this text")
+    p.add_argument("-k", help="only scenarios whose name, path or clauses contain this text")
     p.add_argument("--backend", default="local", choices=BACKENDS)
     p.add_argument("--meta-plugin", help="meta-plugin binary under test (default: pymultus)")
     p.add_argument("--cni-bin-dir", default="/usr/lib/cni")
+    p.add_argument("--mode", default="thin", choices=("thin", "thick"))
+    p.add_argument("--junit-xml", metavar="FILE", help="write JUnit XML")
+    p.add_argument("--markdown", metavar="FILE", help="write a Markdown summary")
+    p.add_argument("--html", metavar="FILE", help="write the HTML report with topologies")
+    p.add_argument("--results-json", metavar="FILE", help="write results for `harness coverage`")
+    add_cluster_arguments(p)
     p.set_defaults(func=run)
+
+
+def select(scenarios: Sequence[Scenario], expr: str | None) -> list[Scenario]:
+    if not expr:
+        return list(scenarios)
+    needle = expr.lower()
+    return [s for s in scenarios if needle in f"{s.name} {s.path} {' '.join(s.covers)}".lower()]
 
 
 def print_table(results: Sequence[ScenarioResult]) -> None:
@@ -32,34 +63,103 @@ def print_table(results: Sequence[ScenarioResult]) -> None:
         print(f"{r.scenario.name:<{width}}  {STATUS_MARK[r.status]:<6}  {r.seconds:7.2f}")
 
 
-def run(args: argparse.Namespace) -> int:
-    errors: list[str] = []
-    scenarios = load_all(scenario_files(args.paths), errors)
-    if args.k:
-        scenarios = [s for s in scenarios if args.k.lower() in f"{s.name} {s.path}".lower()]
-    options = Options(
-        backend=args.backend, meta_plugin=args.meta_plugin, cni_bin_dir=args.cni_bin_dir
+def summary_line(results: Sequence[ScenarioResult]) -> str:
+    counts = {s: sum(1 for r in results if r.status == s) for s in STATUS_MARK}
+    total = sum(r.seconds for r in results)
+    extra = "".join(f", {counts[s]} {s}" for s in ("xfailed", "xpassed") if counts[s])
+    line = (
+        f"{counts['passed']} passed, {counts['failed'] + counts['error']} failed, "
+        f"{counts['skipped']} skipped{extra} in {total:.2f} s"
     )
+    beyond = [r for r in results if r.scenario.beyond_reference]
+    if beyond:
+        # Reported apart: a run against another implementation separates
+        # conformance from checks of our own extras.
+        passed = sum(1 for r in beyond if r.status == "passed")
+        failed = sum(1 for r in beyond if r.status in ("failed", "error"))
+        line += f"\n(of which beyond-reference: {passed} passed, {failed} failed of {len(beyond)})"
+    return line
+
+
+def write(path: str, text: str) -> None:
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(f"wrote {path}")
+
+
+def execute(
+    scenarios: Sequence[Scenario],
+    options: Options,
+    progress: Callable[[str], None] = lambda text: print(text, end="", flush=True),
+) -> list[ScenarioResult]:
+    """Run scenarios one after the other, reporting progress as they go."""
     reason = unavailable_reason(options)
+    probes = probes_for(options)
     results: list[ScenarioResult] = []
     for index, scenario in enumerate(scenarios, 1):
-        print(f"[{index}/{len(scenarios)}] {scenario.name} ...", end=" ", flush=True)
+        progress(f"[{index}/{len(scenarios)}] {scenario.name} ... ")
         if reason:
             result = ScenarioResult(scenario, status="skipped", reason=reason)
         else:
-            result = run_scenario(scenario, lambda s: make_cluster(s, options))
+            result = run_scenario(scenario, lambda s: make_cluster(s, options), probes)
         results.append(result)
-        print(f"{STATUS_MARK[result.status]} ({result.seconds:.2f} s)", flush=True)
+        note = f": {result.reason}" if result.status in ("skipped", "xfailed") else ""
+        progress(f"{STATUS_MARK[result.status]} ({result.seconds:.2f} s){note}\n")
         if result.status in ("failed", "error"):
-            print(result.report(), flush=True)
+            progress(result.report() + "\n")
+    return results
+
+
+def run(args: argparse.Namespace) -> int:
+    errors: list[str] = []
+    scenarios = select(load_all(scenario_files(args.paths), errors), args.k)
+    options = Options(
+        backend=args.backend,
+        meta_plugin=args.meta_plugin,
+        cni_bin_dir=args.cni_bin_dir,
+        mode=args.mode,
+        **cluster_options(args),
+    )
+    if getattr(args, "dry_run", False):
+        return print_plan(options)
+    results = execute(scenarios, options)
     if results:
         print_table(results)
-    counts = {s: sum(1 for r in results if r.status == s) for s in STATUS_MARK}
-    total = sum(r.seconds for r in results)
     for error in errors:
         print(f"invalid scenario: {error}", file=sys.stderr)
-    print(
-        f"\n{counts['passed']} passed, {counts['failed'] + counts['error']} failed, "
-        f"{counts['skipped']} skipped in {total:.2f} s"
-    )
-    return 1 if errors or counts["failed"] or counts["error"] else 0
+    print("\n" + summary_line(results))
+    write_reports(args, results, options)
+    failed = any(r.status in ("failed", "error") for r in results)
+    finish_backends(failed)
+    return 1 if errors or failed else 0
+
+
+def write_reports(
+    args: argparse.Namespace, results: Sequence[ScenarioResult], options: Options
+) -> None:
+    import json
+
+    if args.junit_xml:
+        from harness.report.junit import junit_xml
+
+        write(args.junit_xml, junit_xml(results))
+    if args.markdown:
+        from harness.report.markdown import markdown_summary
+
+        write(args.markdown, markdown_summary(results))
+    if args.html:
+        from harness.report.html import html_report
+
+        write(args.html, html_report(results))
+    if args.results_json:
+        from harness.report.results import results_document
+
+        meta = {
+            "backend": options.backend,
+            "metaPlugin": options.meta_plugin or "pymultus",
+            "mode": options.mode,
+        }
+        write(args.results_json, json.dumps(results_document(results, meta), indent=1))

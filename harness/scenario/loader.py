@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -17,7 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-FORMAT_VERSION = 0
+FORMAT_VERSION = 1  # v1 is a superset of v0: every v0 file loads unchanged
 NAD_KIND = "NetworkAttachmentDefinition"
 NAD_API_VERSION = "k8s.cni.cncf.io/v1"
 
@@ -76,6 +77,25 @@ class Scenario:
         return list(self.data.get("covers", []))
 
     @property
+    def tags(self) -> list[str]:
+        return list(self.data.get("tags", []))
+
+    @property
+    def beyond_reference(self) -> bool:
+        """Checks behaviour the reference lacks: reported apart, so a run against
+        another implementation separates conformance from our extras."""
+        return "beyond-reference" in self.tags
+
+    @property
+    def xfail(self) -> str | None:
+        value = self.data.get("xfail")
+        return str(value) if value else None
+
+    @property
+    def needs(self) -> list[str]:
+        return list((self.data.get("cluster") or {}).get("needs", []))
+
+    @property
     def nodes(self) -> int:
         return int((self.data.get("cluster") or {}).get("nodes", 1))
 
@@ -127,6 +147,11 @@ def load_scenario(path: str) -> Scenario:
     validate(path, data, lines)
     scenario = Scenario(path, data, lines)
     check_references(scenario)
+    # Resolve fixtures now, so `harness validate` reports an unknown one.
+    network_objects(scenario)
+    for index, step in enumerate(data.get("steps", [])):
+        if "apply" in step:
+            spec_objects(scenario, step["apply"], ("steps", index, "apply"))
     return scenario
 
 
@@ -160,15 +185,70 @@ def check_references(scenario: Scenario) -> None:
                 check(exp["ping"]["from"], *base, i, "ping", "from")
                 if "/" not in exp["ping"]["to"] and not _is_ip(exp["ping"]["to"]):
                     check(exp["ping"]["to"], *base, i, "ping", "to")
+            for key in ("event", "exec", "deleteError"):
+                if key in exp and "pod" in exp[key]:
+                    check(exp[key]["pod"], *base, i, key, "pod")
+            if "node" in exp.get("exec", {}):
+                check_node(scenario, exp["exec"]["node"], nodes, *base, i, "exec", "node")
             for pair in exp.get("distinctAddresses", []):
                 check(pair.split("/")[0], *base, i, "distinctAddresses")
 
+    nodes = scenario.nodes
     check_expectations(scenario.data.get("expect", []), "expect")
+    for p, pod in enumerate(scenario.data.get("pods", [])):
+        check_node(scenario, pod.get("node"), nodes, "pods", p, "node")
     for s, step in enumerate(scenario.data.get("steps", [])):
-        for verb in ("create", "delete"):
+        for verb in ("create", "delete", "submit"):
             for j, name in enumerate(step.get(verb, [])):
                 check(name, "steps", s, verb, j)
+        for j, name in enumerate((step.get("wait") or {}).get("pods", [])):
+            check(name, "steps", s, "wait", "pods", j)
+        if "exec" in step and "pod" in step["exec"]:
+            check(step["exec"]["pod"], "steps", s, "exec", "pod")
+        if "exec" in step and "node" in step["exec"]:
+            check_node(scenario, step["exec"]["node"], nodes, "steps", s, "exec", "node")
+        for verb in ("writeFile", "removeFile", "restartDaemon", "kill"):
+            if isinstance(step.get(verb), dict):
+                check_node(scenario, step[verb].get("node"), nodes, "steps", s, verb, "node")
+                for pod in SANDBOX_PLACEHOLDER.findall(step[verb].get("path", "")):
+                    check(pod, "steps", s, verb, "path")
         check_expectations(step.get("expect", []), "steps", s, "expect")
+    check_clauses(scenario)
+
+
+SANDBOX_PLACEHOLDER = re.compile(r"\{sandbox:([a-z0-9-]+)\}")
+
+
+def node_names(count: int) -> list[str]:
+    """Node names every backend uses for a cluster of ``count`` nodes (1-based, as
+    the local backend names them: node-1 owns pod CIDR 10.244.1.0/24)."""
+    return [f"node-{i}" for i in range(1, count + 1)]
+
+
+def check_node(scenario: Scenario, node: str | None, count: int, *pointer: str | int) -> None:
+    if node is not None and node not in node_names(count):
+        raise ScenarioError(
+            scenario.path,
+            scenario.line(*pointer),
+            f"unknown node {node!r}: cluster.nodes is {count}, so nodes are {node_names(count)}",
+        )
+
+
+def check_clauses(scenario: Scenario) -> None:
+    """Every ``covers`` entry must be in the clause catalogue (clauses.yaml), so
+    coverage reports cannot silently miss a misspelt clause."""
+    from harness.scenario.clauses import catalogue
+
+    known = catalogue()
+    for i, clause in enumerate(scenario.covers):
+        if clause not in known:
+            close = sorted(k for k in known if k.startswith(clause.rsplit("-", 1)[0]))[:8]
+            raise ScenarioError(
+                scenario.path,
+                scenario.line("covers", i),
+                f"unknown clause {clause!r}: add it to harness/scenario/clauses.yaml "
+                f"or use a known one (e.g. {close or sorted(known)[:5]})",
+            )
 
 
 def _is_ip(text: str) -> bool:
@@ -183,11 +263,18 @@ def _is_ip(text: str) -> bool:
 
 def network_objects(scenario: Scenario) -> list[dict[str, Any]]:
     """The NetworkAttachmentDefinitions a scenario applies, fixtures resolved."""
+    return spec_objects(scenario, scenario.data.get("networks", []), ("networks",))
+
+
+def spec_objects(
+    scenario: Scenario, specs: list[dict[str, Any]], base: tuple[str | int, ...]
+) -> list[dict[str, Any]]:
+    """NAD objects from network specs (top-level ``networks`` or an ``apply`` step)."""
     out = []
-    for index, spec in enumerate(scenario.data.get("networks", [])):
+    for index, spec in enumerate(specs):
         if "fixture" in spec:
             spec = {
-                **load_fixture(scenario, index, spec["fixture"]),
+                **load_fixture(scenario, (*base, index, "fixture"), spec["fixture"]),
                 **{k: v for k, v in spec.items() if k != "fixture"},
             }
         config = spec.get("config", "")
@@ -210,7 +297,7 @@ def network_objects(scenario: Scenario) -> list[dict[str, Any]]:
     return out
 
 
-def load_fixture(scenario: Scenario, index: int, name: str) -> dict[str, Any]:
+def load_fixture(scenario: Scenario, pointer: tuple[str | int, ...], name: str) -> dict[str, Any]:
     path = os.path.join(fixtures_dir(), "nads", f"{name}.yaml")
     try:
         with open(path, encoding="utf-8") as f:
@@ -219,7 +306,7 @@ def load_fixture(scenario: Scenario, index: int, name: str) -> dict[str, Any]:
         available = sorted(n[:-5] for n in os.listdir(os.path.dirname(path)) if n.endswith(".yaml"))
         raise ScenarioError(
             scenario.path,
-            scenario.line("networks", index, "fixture"),
+            scenario.line(*pointer),
             f"unknown network fixture {name!r} (available: {available})",
         ) from exc
     if not isinstance(data, dict) or "name" not in data or "config" not in data:

@@ -1,0 +1,223 @@
+"""A self-contained HTML report: one card per scenario with its result, timings,
+failures and its topology drawn as inline SVG (nodes as columns, pods inside
+their node, one row per pod interface with its network and addresses).
+
+No scripts, fonts or images from anywhere: the file is opened from a CI
+artifact or a laptop with no network, so everything is inline.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+from harness.runner import ScenarioResult
+
+COLOURS = {
+    "passed": "#1a7f37",
+    "failed": "#cf222e",
+    "error": "#8250df",
+    "skipped": "#6e7781",
+    "xfailed": "#bf8700",
+    "xpassed": "#0969da",
+}
+# A stable colour per network, so a network looks the same in every pod.
+PALETTE = ("#0969da", "#bf3989", "#1a7f37", "#bc4c00", "#8250df", "#0a7f83", "#9a6700")
+
+NODE_W = 330
+POD_GAP = 12
+ROW_H = 18
+PAD = 10
+ERROR_CHARS = 50  # per line of a failed pod's error, two lines at most
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#1f2328;background:#f6f8fa}
+h1{font-size:1.4em;margin:0 0 .3em} .summary span{margin-right:1em;font-weight:600}
+.card{background:#fff;border:1px solid #d0d7de;border-radius:6px;margin:1em 0;padding:.8em 1em}
+.card h2{font-size:1.05em;margin:0;display:flex;gap:.6em;align-items:center}
+.badge{color:#fff;border-radius:1em;padding:.1em .6em;font-size:.8em;text-transform:uppercase}
+.meta{color:#57606a;font-size:.85em;margin:.3em 0}
+.clause{background:#ddf4ff;border-radius:4px;padding:0 .3em;margin-right:.3em;font-size:.8em}
+pre{background:#f6f8fa;border:1px solid #d0d7de;padding:.6em;overflow:auto;font-size:.8em}
+table.t{border-collapse:collapse;font-size:.8em} table.t td{padding:0 .6em 0 0;color:#57606a}
+table.index td{padding:.1em .6em .1em 0;color:#1f2328}
+.bar{display:inline-block;height:.7em;background:#54aeff;vertical-align:middle}
+svg text{font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
+"""
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def network_colours(results: Sequence[ScenarioResult]) -> dict[str, str]:
+    names: list[str] = []
+    for r in results:
+        for pod in (r.topology.get("pods") or {}).values():
+            for itf in pod.get("interfaces", []):
+                net = itf.get("network") or ""
+                if net not in names:
+                    names.append(net)
+    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(sorted(names))}
+
+
+def pod_height(pod: dict[str, Any]) -> int:
+    rows = len(pod.get("interfaces", [])) or (0 if pod.get("error") else 1)
+    return 22 + rows * ROW_H + (2 * 12 + 4 if pod.get("error") else 0) + 6
+
+
+def topology_svg(topology: dict[str, Any], colours: dict[str, str]) -> str:
+    """Nodes side by side; each pod a box inside its node; interfaces listed with
+    a coloured network marker. Empty string when nothing was recorded."""
+    nodes: list[str] = list(topology.get("nodes") or [])
+    pods: dict[str, dict[str, Any]] = topology.get("pods") or {}
+    if not nodes and not pods:
+        return ""
+    for pod in pods.values():
+        if pod.get("node") and pod["node"] not in nodes:
+            nodes.append(pod["node"])
+    if any(not p.get("node") for p in pods.values()):
+        nodes.append("(unscheduled)")
+    by_node: dict[str, list[tuple[str, dict[str, Any]]]] = {n: [] for n in nodes}
+    for name, pod in pods.items():
+        by_node[pod.get("node") or "(unscheduled)"].append((name, pod))
+    heights = {
+        n: 28 + sum(pod_height(p) + POD_GAP for _, p in items) + PAD for n, items in by_node.items()
+    }
+    height = max([60, *heights.values()]) + 2 * PAD
+    width = len(nodes) * (NODE_W + PAD) + PAD
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="topology">'
+    ]
+    for i, node in enumerate(nodes):
+        x = PAD + i * (NODE_W + PAD)
+        out.append(
+            f'<rect x="{x}" y="{PAD}" width="{NODE_W}" height="{height - 2 * PAD}" rx="6" '
+            'fill="#f6f8fa" stroke="#8c959f"/>'
+        )
+        out.append(
+            f'<text x="{x + 8}" y="{PAD + 18}" font-size="13" font-weight="bold">{_e(node)}</text>'
+        )
+        y = PAD + 28
+        for name, pod in by_node[node]:
+            h = pod_height(pod)
+            ok = pod.get("ready")
+            stroke = "#1a7f37" if ok else "#cf222e"
+            out.append(
+                f'<rect x="{x + 8}" y="{y}" width="{NODE_W - 16}" height="{h}" rx="4" '
+                f'fill="#fff" stroke="{stroke}" stroke-width="1.5"/>'
+            )
+            label = f"{pod.get('namespace', 'default')}/{name}"
+            out.append(
+                f'<text x="{x + 16}" y="{y + 16}" font-size="12" font-weight="bold">'
+                f"{_e(label)}{'' if ok else ' (not ready)'}</text>"
+            )
+            row = y + 22
+            for itf in pod.get("interfaces", []):
+                colour = colours.get(itf.get("network") or "", "#6e7781")
+                out.append(
+                    f'<circle cx="{x + 20}" cy="{row + 8}" r="5" fill="{colour}">'
+                    f"<title>{_e(itf.get('network') or 'unknown network')}</title></circle>"
+                )
+                addrs = ", ".join(itf.get("addresses", [])) or "no address"
+                text = f"{itf['name']} {itf.get('kind', '')}  {addrs}"
+                out.append(
+                    f'<text x="{x + 30}" y="{row + 12}" font-size="11">{_e(text[:52])}'
+                    f"<title>{_e(text)} ({_e(itf.get('network') or '?')})</title></text>"
+                )
+                row += ROW_H
+            if pod.get("error"):
+                text = str(pod["error"])
+                for n, start in enumerate(range(0, min(len(text), 2 * ERROR_CHARS), ERROR_CHARS)):
+                    part = text[start : start + ERROR_CHARS]
+                    if n == 1 and len(text) > 2 * ERROR_CHARS:
+                        part = part[:-1] + "\u2026"
+                    out.append(
+                        f'<text x="{x + 16}" y="{row + 12 + n * 12}" font-size="10" '
+                        f'fill="#cf222e">{_e(part)}<title>{_e(text)}</title></text>'
+                    )
+            y += h + POD_GAP
+    out.append("</svg>")
+    return "".join(out)
+
+
+def legend(colours: dict[str, str]) -> str:
+    items = [
+        f'<span style="margin-right:1em"><span style="color:{c}">&#9679;</span> '
+        f"{_e(n or 'unnamed')}</span>"
+        for n, c in colours.items()
+    ]
+    return f'<p class="meta">networks: {"".join(items)}</p>' if items else ""
+
+
+def _anchor(r: ScenarioResult) -> str:
+    return "s-" + "".join(c if c.isalnum() else "-" for c in r.scenario.path)
+
+
+def index(results: Sequence[ScenarioResult]) -> str:
+    """One line per scenario, linking to its card: the whole run at a glance."""
+    rows = []
+    for r in results:
+        beyond = " <i>(beyond reference)</i>" if r.scenario.beyond_reference else ""
+        rows.append(
+            f'<tr><td><span class="badge" style="background:{COLOURS[r.status]}">'
+            f'{r.status}</span></td><td><a href="#{_anchor(r)}">{_e(r.scenario.name)}</a>'
+            f"{beyond}</td><td>{r.seconds:.2f} s</td></tr>"
+        )
+    return f'<table class="t index">{"".join(rows)}</table>'
+
+
+def timings_table(timings: list[tuple[str, float]]) -> str:
+    if not timings:
+        return ""
+    longest = max(s for _, s in timings) or 1.0
+    rows = "".join(
+        f'<tr><td>{_e(p)}</td><td>{s * 1000:.0f} ms</td><td><span class="bar" '
+        f'style="width:{max(1, int(160 * s / longest))}px"></span></td></tr>'
+        for p, s in timings
+    )
+    return f'<table class="t">{rows}</table>'
+
+
+def html_report(results: Sequence[ScenarioResult], title: str = "harness run") -> str:
+    counts = {s: sum(1 for r in results if r.status == s) for s in COLOURS}
+    summary = "".join(
+        f'<span style="color:{COLOURS[s]}">{n} {s}</span>' for s, n in counts.items() if n
+    )
+    total = sum(r.seconds for r in results)
+    cards: list[str] = []
+    ordered = sorted(results, key=lambda r: (r.scenario.beyond_reference, r.scenario.path))
+    for r in ordered:
+        # Colours per scenario: few networks each, so they stay distinct.
+        colours = network_colours([r])
+        clauses = "".join(f'<span class="clause">{_e(c)}</span>' for c in r.scenario.covers)
+        tags = " ".join(_e(t) for t in r.scenario.tags)
+        body = [
+            f'<div class="card" id="{_anchor(r)}">',
+            f'<h2><span class="badge" style="background:{COLOURS[r.status]}">{r.status}</span>'
+            f"{_e(r.scenario.name)}</h2>",
+            f'<p class="meta">{_e(r.scenario.path)} &middot; {r.seconds:.2f} s'
+            f"{' &middot; tags: ' + tags if tags else ''}</p>",
+            f"<p>{clauses}</p>",
+        ]
+        if r.scenario.data.get("description"):
+            body.append(f'<p class="meta">{_e(r.scenario.data["description"])}</p>')
+        if r.reason:
+            body.append(f'<p class="meta"><b>reason:</b> {_e(r.reason)}</p>')
+        svg = topology_svg(r.topology, colours)
+        if svg:
+            body.append(svg)
+            body.append(legend(colours))
+        body.append(timings_table(r.timings))
+        if r.failures and r.status != "skipped":
+            body.append(f"<pre>{_e(chr(10).join(f.render() for f in r.failures))}</pre>")
+        body.append("</div>")
+        cards.append("\n".join(body))
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+        f"<h1>{_e(title)}</h1><p class='summary'>{summary} in {total:.1f} s</p>"
+        f"{index(ordered)}" + "\n".join(cards) + "</body></html>\n"
+    )

@@ -1,0 +1,71 @@
+"""`harness run` and `harness validate` without a cluster: selection, summary,
+report files, and validation output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.backends import Options
+from harness.commands import validate
+from harness.commands.run import select, summary_line, write_reports
+from harness.runner import ScenarioResult
+from harness.scenario.loader import Lines, Scenario
+
+
+def scenario(name: str, covers: list[str], tags: list[str] | None = None) -> Scenario:
+    return Scenario(
+        f"scenarios/{name}.yaml", {"name": name, "covers": covers, "tags": tags or []}, Lines()
+    )
+
+
+def test_select_matches_name_path_or_clause() -> None:
+    items = [scenario("ipv6 ping", ["cni-ipv6"]), scenario("quick", ["npwg-4.1.1"])]
+    assert [s.name for s in select(items, None)] == ["ipv6 ping", "quick"]
+    assert [s.name for s in select(items, "IPV6")] == ["ipv6 ping"]
+    assert [s.name for s in select(items, "npwg-4.1")] == ["quick"]
+
+
+def test_summary_reports_beyond_reference_apart() -> None:
+    results = [
+        ScenarioResult(scenario("a", ["cni-add"]), "passed", 1.0),
+        ScenarioResult(scenario("b", ["cni-add"], ["beyond-reference"]), "failed", 2.0),
+        ScenarioResult(scenario("c", ["cni-add"]), "xfailed", 0.5),
+    ]
+    assert summary_line(results) == (
+        "1 passed, 1 failed, 0 skipped, 1 xfailed in 3.50 s\n"
+        "(of which beyond-reference: 0 passed, 1 failed of 1)"
+    )
+
+
+def test_write_reports(tmp_path: Path) -> None:
+    args = argparse.Namespace(
+        junit_xml=str(tmp_path / "a" / "j.xml"),
+        markdown=str(tmp_path / "m.md"),
+        html=str(tmp_path / "r.html"),
+        results_json=str(tmp_path / "r.json"),
+    )
+    results = [ScenarioResult(scenario("a", ["cni-add"]), "passed", 1.0)]
+    write_reports(args, results, Options())
+    assert (tmp_path / "a" / "j.xml").read_text().startswith("<?xml")
+    assert "| a |" in (tmp_path / "m.md").read_text()
+    assert "<!DOCTYPE html>" in (tmp_path / "r.html").read_text()
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["results"][0]["status"] == "passed" and doc["backend"] == "local"
+
+
+def test_validate_prints_ok_and_file_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("name: g\ncovers: [cni-add]\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: b\ncovers: [cni-add]\npods:\n  - name: Bad_Name\n")
+    code = validate.run(argparse.Namespace(paths=[str(tmp_path)]))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"ok    {good}  (g)" in out
+    assert f"error {bad}:4: pods/0/name: 'Bad_Name' does not match" in out
