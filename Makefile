@@ -5,15 +5,15 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-APT_PACKAGES := containernetworking-plugins iproute2 iputils-ping nftables iptables util-linux
+APT_PACKAGES := containernetworking-plugins iproute2 iputils-ping nftables iptables util-linux shellcheck chromium
 APT_STAMP := $(VENV)/.apt-stamp
 PIP_STAMP := $(VENV)/.pip-stamp
 
-.PHONY: all setup run test lint types contracts unit integration scenarios clean
+.PHONY: all setup run test lint types contracts unit integration scenarios clean fuzz workflows
 
 all: test
 
-$(APT_STAMP):
+$(APT_STAMP): Makefile
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
@@ -33,18 +33,25 @@ $(PIP_STAMP): $(BIN)/python pyproject.toml
 
 setup: $(APT_STAMP) $(PIP_STAMP)
 
-## make run: the conformance scenarios on the embedded local backend, as a table.
+## make run: the conformance scenarios on the embedded local backend, as a table, and the
+## reports in reports/ (report.html, junit.xml, summary.md, results.json for `harness coverage`).
 run: setup
-	$(BIN)/harness run scenarios/
+	$(BIN)/harness run scenarios/ --html reports/report.html --junit-xml reports/junit.xml \
+	  --markdown reports/summary.md --results-json reports/results.json
 
 ## make test: linters, types, layering contracts, unit tests, then (as root)
 ## integration tests and the scenarios as pytest items.
-test: setup lint types contracts
+test: setup lint types contracts workflows
 	$(BIN)/python -m pytest tests scenarios
+	$(BIN)/python -m pytest -q scenarios --mode thick -k "thick or quickstart"
 
 lint: setup
-	$(BIN)/ruff check pymultus harness tests conftest.py
-	$(BIN)/ruff format --check pymultus harness tests conftest.py
+	$(BIN)/ruff check pymultus harness tests conftest.py ci
+	$(BIN)/ruff format --check pymultus harness tests conftest.py ci
+
+## make workflows: actionlint (with shellcheck) on every GitHub Actions workflow.
+workflows: setup
+	$(BIN)/actionlint -no-color .github/workflows/*.yml
 
 types: setup
 	$(BIN)/mypy
@@ -54,6 +61,15 @@ contracts: setup
 
 unit: setup
 	$(BIN)/python -m pytest tests/unit
+
+## make fuzz [FUZZ_SECONDS=600]: coverage-guided fuzzing of the CNI entry (atheris).
+## New inputs go to .fuzz/corpus, crashes to .fuzz/ (keep them in tests/fuzz/regressions/).
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	@mkdir -p .fuzz/corpus
+	rm -rf .fuzz/sandbox
+	PYMULTUS_FUZZ_SANDBOX=.fuzz/sandbox $(BIN)/python tests/fuzz/fuzz_entry.py .fuzz/corpus tests/fuzz/corpus \
+	  -max_total_time=$(FUZZ_SECONDS) -timeout=20 -artifact_prefix=.fuzz/ -print_final_stats=1
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

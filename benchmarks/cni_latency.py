@@ -1,0 +1,402 @@
+"""ADD/DEL latency of pymultus thin and thick against the same delegates called
+directly, a 50-pod burst, daemon and plugin memory, and the CNI entry path's
+import time (issue 8).
+
+    sudo .venv/bin/python benchmarks/cni_latency.py [--iterations 30] [--burst 50]
+        [--networks 0,1,2,4] [--meta-plugin PATH] [--out benchmarks/results]
+
+A single-node local cluster in thick mode provides the node (network + mount
+namespaces), the embedded API server (in use: every meta-plugin ADD reads
+the pod and its NADs and writes network-status) and the daemon. Pods are
+bound to a node without a kubelet, so nothing but this benchmark calls CNI;
+the calls are made from *inside* the node by ``_cni_driver.py``:
+
+- baseline: the default network (ptp + host-local) and k macvlan NADs
+  (host-local), run directly with ``pymultus.cni.conflist`` (each plugin exec'd
+  once, as a runtime would if it knew the delegates itself);
+- thin: the ``pymultus`` launcher as ``pymultus-install`` lays it out
+  (interpreter ``-IS`` + the package), with the thin config;
+- thick: ``pymultus-shim`` with the shim config, the node's daemon;
+- other (``--meta-plugin``): another meta-plugin binary with the thin config.
+
+Variants alternate within each iteration (rotating order), so drift on this
+shared machine hits all of them alike. Prints medians and ratios; writes
+``cni_latency.json`` and PNG plots (if matplotlib is installed:
+``pip install -e '.[bench]'``) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from harness.backends.local import thick  # noqa: E402
+from harness.backends.local.cluster import LocalCluster  # noqa: E402
+from pymultus.install.layout import launcher  # noqa: E402
+
+NO_KUBELET_NODE = "bench-node"  # pods bound here are never run by a kubelet
+
+
+def nad(i: int) -> dict[str, Any]:
+    conf = {
+        "cniVersion": "0.3.1",
+        "name": f"bench-mv{i}",
+        "type": "macvlan",
+        "master": "eth1",
+        "mode": "bridge",
+        "ipam": {"type": "host-local", "subnet": f"192.168.{20 + i}.0/24"},
+    }
+    return {
+        "apiVersion": "k8s.cni.cncf.io/v1",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": f"bench-mv{i}", "namespace": "default"},
+        "spec": {"config": json.dumps(conf)},
+    }
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summarize(samples: list[float]) -> dict[str, float]:
+    return {
+        "p50": pct(samples, 0.5) * 1000,
+        "p90": pct(samples, 0.9) * 1000,
+        "p99": pct(samples, 0.99) * 1000,
+        "n": len(samples),
+    }
+
+
+def median_exec_ms(argv: list[str], env: dict[str, str], stdin: bytes, runs: int = 30) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, input=stdin, env=env, capture_output=True, check=False)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def import_ms(module: str) -> float:
+    """Cumulative import time of ``module`` (python -X importtime, -IS like the launchers)."""
+    code = f"import sys; sys.path.insert(0, {ROOT!r}); import {module}"
+    totals = []
+    for _ in range(15):
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-IS", "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for line in proc.stderr.splitlines():
+            parts = line.split("|")
+            if len(parts) == 3 and parts[2].strip() == module:
+                totals.append(int(parts[1]) / 1000)
+    return statistics.median(totals)
+
+
+def startup(bin_dir: str) -> dict[str, float]:
+    env = {"CNI_COMMAND": "VERSION", "PATH": "/usr/bin:/bin"}
+    conf = b'{"cniVersion": "1.0.0"}'
+    return {
+        "python -IS -c pass": median_exec_ms([sys.executable, "-IS", "-c", "pass"], env, b""),
+        "thin VERSION (exec)": median_exec_ms([os.path.join(bin_dir, "pymultus-bench")], env, conf),
+        "shim VERSION (exec)": median_exec_ms([os.path.join(bin_dir, "pymultus-shim")], env, conf),
+        "import pymultus.thin": import_ms("pymultus.thin"),
+        "import pymultus.shim": import_ms("pymultus.shim"),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    networks = [int(n) for n in args.networks.split(",")]
+    with LocalCluster(nodes=1, mode="thick") as cluster:
+        node = cluster.topology.node("node-1")
+        for i in range(1, max([*networks, 2]) + 1):
+            cluster.apply(nad(i))
+        nad_confs = [json.loads(nad(i)["spec"]["config"]) for i in range(1, max(networks) + 1)]
+        pods: dict[str, dict[str, str]] = {}
+        names = [f"lat-{k}" for k in networks] + [f"burst-{i}" for i in range(args.burst)]
+        if "lat-2" not in names:
+            names.append("lat-2")
+        for name in names:
+            k = int(name.split("-")[1]) if name.startswith("lat-") else 2
+            meta: dict[str, Any] = {"name": name, "namespace": "default"}
+            if k:
+                meta["annotations"] = {
+                    "k8s.v1.cni.cncf.io/networks": ",".join(f"bench-mv{j}" for j in range(1, k + 1))
+                }
+            created = cluster.create_pod(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": meta,
+                    "spec": {
+                        "nodeName": NO_KUBELET_NODE,
+                        "containers": [{"name": "c", "image": "pause"}],
+                    },
+                }
+            )
+            netns = f"{cluster.cluster_id}-b{len(pods)}"
+            cluster.topology.add_netns(netns)
+            subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+            pods[name] = {
+                "name": name,
+                "uid": created["metadata"]["uid"],
+                "netnsPath": f"/var/run/netns/{netns}",
+            }
+
+        # The daemon caches the pods of its node: make that the benchmark's node.
+        thick.restart_daemon(cluster, node, node_name=NO_KUBELET_NODE)
+        bin_dir = node.host_path("/opt/cni/bin")
+        thick.write_file(
+            os.path.join(bin_dir, "pymultus-bench"),
+            launcher(sys.executable, ROOT, "pymultus.thin"),
+            0o755,
+        )
+        with open(node.host_path(thick.DAEMON_CONFIG_IN_NODE)) as f:
+            daemon_conf = json.load(f)
+        multus = {k: v for k, v in daemon_conf.items() if k not in ("socketDir", "nodeName")}
+        thin_conf = {"cniVersion": "1.0.0", "name": "pymultus-cni-network", **multus}
+        with open(node.host_path(f"/etc/cni/net.d/00-{cluster.meta_name}.conf")) as f:
+            shim_conf = f.read()
+        variants = [
+            {
+                "name": "thin",
+                "binary": "/opt/cni/bin/pymultus-bench",
+                "conf": json.dumps({**thin_conf, "type": "pymultus-bench"}),
+            },
+            {"name": "thick", "binary": "/opt/cni/bin/pymultus-shim", "conf": shim_conf},
+        ]
+        if args.meta_plugin:
+            other = os.path.basename(args.meta_plugin)
+            target = os.path.join(bin_dir, other)
+            if os.path.lexists(target):
+                os.unlink(target)
+            shutil.copy2(args.meta_plugin, target)
+            variants.append(
+                {
+                    "name": f"other:{other}",
+                    "binary": f"/opt/cni/bin/{other}",
+                    "conf": json.dumps(
+                        {**thin_conf, "type": other, "cniDir": "/var/lib/cni/other"}
+                    ),
+                }
+            )
+        params = {
+            "iterations": args.iterations,
+            "warmup": 3,
+            "networks": networks,
+            "pods": pods,
+            "burstPods": [f"burst-{i}" for i in range(args.burst)],
+            "nadConfs": nad_confs,
+            "defaultConflist": "/etc/cni/net.d/10-kindnet.conflist",
+            "variants": variants,
+            "daemonPid": thick.daemon_pid(cluster, node),
+        }
+        work = os.path.join(cluster.run_dir, "bench")
+        os.makedirs(work)
+        with open(os.path.join(work, "params.json"), "w") as f:
+            json.dump(params, f)
+        driver = os.path.join(ROOT, "benchmarks", "_cni_driver.py")
+        subprocess.run(
+            [
+                *node.exec_prefix(),
+                sys.executable,
+                driver,
+                os.path.join(work, "params.json"),
+                os.path.join(work, "out.json"),
+            ],
+            check=True,
+        )
+        with open(os.path.join(work, "out.json")) as f:
+            raw = json.load(f)
+        raw["startup"] = startup(bin_dir)
+        _, metrics = thick.http_get(thick.socket_path(node), "/metrics")
+        raw["daemonRejected"] = [
+            line for line in metrics.splitlines() if line.startswith("pymultus_requests_rejected")
+        ]
+        raw["daemonMetrics"] = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in metrics.splitlines()
+            if line.startswith(
+                (
+                    "pymultus_cni_request_duration_seconds_sum",
+                    "pymultus_delegate_duration_seconds_sum",
+                    "pymultus_cni_request_duration_seconds_count",
+                    "pymultus_cache_lookups_total",
+                )
+            )
+        }
+        leaks = [x for x in cluster.leaks() if "network namespace" not in x]
+        raw["leaks"] = leaks
+    return raw
+
+
+def report(raw: dict[str, Any]) -> dict[str, Any]:
+    summary: dict[str, Any] = {"latency": {}, "overhead": {}}
+    base = raw["latency"]["baseline"]
+    for name, cells in raw["latency"].items():
+        for k, cell in cells.items():
+            summary["latency"].setdefault(name, {})[k] = {
+                "add": summarize(cell["add"]),
+                "del": summarize(cell["del"]),
+            }
+            if name != "baseline":
+                b = base[k]
+                summary["overhead"].setdefault(name, {})[k] = {
+                    op: {
+                        "p50_ms": (pct(cell[op], 0.5) - pct(b[op], 0.5)) * 1000,
+                        "ratio": pct(cell[op], 0.5) / pct(b[op], 0.5),
+                    }
+                    for op in ("add", "del")
+                }
+    for key in (
+        "burst",
+        "startup",
+        "peakRssKiB",
+        "daemonRssStartKiB",
+        "daemonRssIdleKiB",
+        "daemonRssBurstPeakKiB",
+        "daemonRssAfterKiB",
+        "daemonRejected",
+        "leaks",
+        "daemonMetrics",
+    ):
+        summary[key] = raw.get(key)
+    return summary
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print("\nADD / DEL latency, ms (p50 / p90 / p99), API in use")
+    print(
+        f"{'variant':<22}{'k':>3}  {'ADD p50':>8}{'p90':>8}{'p99':>8}  {'DEL p50':>8}{'p90':>8}"
+        f"{'p99':>8}  {'ADD +ms':>8}{'ratio':>7}"
+    )
+    for name, cells in summary["latency"].items():
+        for k, cell in sorted(cells.items(), key=lambda kv: int(kv[0])):
+            a, d = cell["add"], cell["del"]
+            over = summary["overhead"].get(name, {}).get(k, {}).get("add")
+            extra = f"{over['p50_ms']:>8.1f}{over['ratio']:>7.2f}" if over else f"{'-':>8}{'-':>7}"
+            print(
+                f"{name:<22}{k:>3}  {a['p50']:>8.1f}{a['p90']:>8.1f}{a['p99']:>8.1f}  "
+                f"{d['p50']:>8.1f}{d['p90']:>8.1f}{d['p99']:>8.1f}  {extra}"
+            )
+    print("\n50-pod burst (2 extra networks each), wall seconds")
+    for name, t in summary["burst"].items():
+        print(f"  {name:<20} ADD {t['add']:.2f} s   DEL {t['del']:.2f} s")
+    mib = 1024
+    print("\nMemory (MiB)")
+    print(
+        f"  daemon RSS at start {summary['daemonRssStartKiB'] / mib:.1f}, idle after the latency "
+        f"runs {summary['daemonRssIdleKiB'] / mib:.1f}, burst peak "
+        f"{summary['daemonRssBurstPeakKiB'] / mib:.1f}, "
+        f"after {summary['daemonRssAfterKiB'] / mib:.1f}"
+    )
+    for name, rss in summary["peakRssKiB"].items():
+        print(
+            f"  {name}: peak RSS of an ADD with 2 networks {rss['add2'] / mib:.1f} "
+            f"(process tree), of VERSION {rss['version'] / mib:.1f}"
+        )
+    print("\nStart-up (median ms)")
+    for what, ms in summary["startup"].items():
+        print(f"  {what:<24}{ms:>7.1f}")
+    m = summary.get("daemonMetrics") or {}
+    for command in ("ADD", "DEL"):
+        label = f'{{command="{command}"}}'
+        total = m.get(f"pymultus_cni_request_duration_seconds_sum{label}", 0.0)
+        count = m.get(f"pymultus_cni_request_duration_seconds_count{label}", 0.0)
+        delegates = m.get(f"pymultus_delegate_duration_seconds_sum{label}", 0.0)
+        if count:
+            print(
+                f"  daemon {command}: {total / count * 1000:.1f} ms per call, of which delegates "
+                f"{delegates / count * 1000:.1f} ms (all calls incl. burst, from /metrics)"
+            )
+    hits = {k: v for k, v in m.items() if k.startswith("pymultus_cache_lookups_total")}
+    print(f"  daemon cache lookups: {hits}")
+    print(f"\nleft behind: {summary['leaks'] or 'nothing'}; {summary['daemonRejected']}")
+
+
+def plot(summary: dict[str, Any], out_dir: str) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plots (pip install -e '.[bench]')")
+        return []
+    written = []
+    for op in ("add", "del"):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        names = list(summary["latency"])
+        ks = sorted(summary["latency"]["baseline"], key=int)
+        width = 0.8 / len(names)
+        for i, name in enumerate(names):
+            p50 = [summary["latency"][name][k][op]["p50"] for k in ks]
+            p90 = [summary["latency"][name][k][op]["p90"] for k in ks]
+            xs = [int(j) + (i - (len(names) - 1) / 2) * width for j in range(len(ks))]
+            ax.bar(xs, p50, width, label=f"{name} p50")
+            ax.errorbar(
+                xs,
+                p50,
+                yerr=[[0] * len(ks), [b - a for a, b in zip(p50, p90, strict=True)]],
+                fmt="none",
+                ecolor="black",
+                capsize=2,
+            )
+        ax.set_xticks(range(len(ks)), [f"{k} extra" for k in ks])
+        ax.set_ylabel("ms (bar p50, whisker p90)")
+        ax.set_title(f"CNI {op.upper()} latency, API in use")
+        ax.legend()
+        fig.tight_layout()
+        path = os.path.join(out_dir, f"cni_{op}_latency.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--burst", type=int, default=50)
+    parser.add_argument("--networks", default="0,1,2,4")
+    parser.add_argument("--meta-plugin", default="", help="also measure this meta-plugin binary")
+    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("needs root (network namespaces)", file=sys.stderr)
+        return 2
+    started = time.time()
+    raw = run(args)
+    summary = report(raw)
+    summary["machine"] = {
+        "cpus": os.cpu_count(),
+        "kernel": os.uname().release,
+        "python": sys.version.split()[0],
+    }
+    summary["seconds"] = round(time.time() - started, 1)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "cni_latency.json"), "w") as f:
+        json.dump({"summary": summary, "raw": raw}, f, indent=1)
+    print_summary(summary)
+    for path in plot(summary, args.out):
+        print(f"plot: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""``pymultus install``: the DaemonSet entrypoint that puts pymultus on a node."""
