@@ -27,6 +27,7 @@ from pymultus.cni.conflist import (
 from pymultus.cni.errors import (
     INCOMPATIBLE_VERSION,
     INVALID_CONFIG,
+    INVALID_ENV,
     NOT_AVAILABLE,
     TRY_AGAIN_LATER,
     UNKNOWN_CONTAINER,
@@ -860,3 +861,40 @@ def is_static_pod(pod: Mapping[str, Any]) -> bool:
     """Static pods' API mirror objects carry another UID than the kubelet's."""
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
     return annotations.get("kubernetes.io/config.source") not in (None, "api")
+
+
+def valid_attachments(conf: Mapping[str, Any]) -> Any:
+    """GC's ``cni.dev/valid-attachments`` (or the draft name ``cni.dev/attachments``)."""
+    if "cni.dev/valid-attachments" in conf:
+        return conf["cni.dev/valid-attachments"]
+    return conf.get("cni.dev/attachments")
+
+
+def run_command(engine: Engine, request: CNIRequest, conf: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one CNI command (not VERSION) on the engine; returns what goes to stdout.
+
+    The one dispatch shared by the thin plugin and the thick daemon, so both
+    apply the same rules to the same commands.
+    """
+    if request.command == "ADD":
+        return engine.add(request)
+    if request.command == "DEL":
+        engine.delete(request)
+        return {}
+    if request.command == "CHECK":
+        engine.check(request)
+        return {}
+    if request.command in ("STATUS", "GC"):
+        # CNI SPEC.md v1.1.0 section 2: STATUS and GC exist from 1.1.0 on.
+        if not at_least(engine.cfg.cni_version, "1.1.0"):
+            raise CNIError(
+                INCOMPATIBLE_VERSION,
+                f"CNI_COMMAND {request.command} needs cniVersion 1.1.0; this "
+                f"configuration is {engine.cfg.cni_version}",
+            )
+        if request.command == "STATUS":
+            engine.status(request)
+        else:
+            engine.gc(request, valid_attachments(conf))
+        return {}
+    raise CNIError(INVALID_ENV, f"CNI_COMMAND {request.command} is not supported by pymultus")

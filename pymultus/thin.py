@@ -14,11 +14,11 @@ import sys
 from collections.abc import Mapping
 from typing import Any, BinaryIO, TextIO
 
-from pymultus.cni.errors import INCOMPATIBLE_VERSION, INTERNAL, INVALID_ENV, CNIError
+from pymultus.cni.errors import INTERNAL, CNIError
 from pymultus.cni.invoke import ProcessExecutor
 from pymultus.cni.request import CNIRequest, parse_config_bytes
-from pymultus.cni.version import at_least, check_supported, version_result
-from pymultus.engine import Engine, KubeAPI
+from pymultus.cni.version import check_supported, version_result
+from pymultus.engine import Engine, KubeAPI, run_command
 from pymultus.log import Logger
 from pymultus.model.config import MultusConfig, parse_config
 from pymultus.state import DelegateCache
@@ -58,37 +58,9 @@ def handle(request: CNIRequest, conf: dict[str, Any], env: Mapping[str, str]) ->
     cfg = parse_config(conf)
     engine = build_engine(cfg, request, env)
     try:
-        if request.command == "ADD":
-            return engine.add(request)
-        if request.command == "DEL":
-            engine.delete(request)
-            return {}
-        if request.command == "CHECK":
-            engine.check(request)
-            return {}
-        if request.command in ("STATUS", "GC"):
-            # CNI SPEC.md v1.1.0 section 2: STATUS and GC exist from 1.1.0 on.
-            if not at_least(cfg.cni_version, "1.1.0"):
-                raise CNIError(
-                    INCOMPATIBLE_VERSION,
-                    f"CNI_COMMAND {request.command} needs cniVersion 1.1.0; this "
-                    f"configuration is {cfg.cni_version}",
-                )
-            if request.command == "STATUS":
-                engine.status(request)
-            else:
-                engine.gc(request, valid_attachments(conf))
-            return {}
-        raise CNIError(INVALID_ENV, f"CNI_COMMAND {request.command} is not supported by pymultus")
+        return run_command(engine, request, conf)
     finally:
         engine.log.close()
-
-
-def valid_attachments(conf: Mapping[str, Any]) -> Any:
-    """GC's ``cni.dev/valid-attachments`` (or the draft name ``cni.dev/attachments``)."""
-    if "cni.dev/valid-attachments" in conf:
-        return conf["cni.dev/valid-attachments"]
-    return conf.get("cni.dev/attachments")
 
 
 def run(env: Mapping[str, str], stdin: BinaryIO, stdout: TextIO, stderr: TextIO) -> int:

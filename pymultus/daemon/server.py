@@ -30,7 +30,6 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from pymultus.cni.errors import (
-    INCOMPATIBLE_VERSION,
     INTERNAL,
     INVALID_ENV,
     TRY_AGAIN_LATER,
@@ -43,7 +42,7 @@ from pymultus.daemon.cache import CachedKube, CacheStats, WatchCache
 from pymultus.daemon.metrics import Metrics
 from pymultus.daemon.overlay import DaemonOptions, overlay_config
 from pymultus.daemon.wire import FramingError, decode_request
-from pymultus.engine import Engine, KubeAPI
+from pymultus.engine import Engine, KubeAPI, run_command
 from pymultus.log import Logger
 from pymultus.model.config import MultusConfig, parse_config
 from pymultus.state import DelegateCache
@@ -237,7 +236,7 @@ class Daemon:
         cfg = parse_config(overlay_config(conf, self.multus_conf))
         engine = self.engine(cfg, request.path, request.arg("K8S_POD_UID") or "")
         try:
-            return dispatch(engine, request, conf, cfg.cni_version)
+            return run_command(engine, request, conf)
         finally:
             engine.log.close()
 
@@ -294,37 +293,6 @@ class Daemon:
         with self.cache_stats.lock:
             cache = dict(self.cache_stats.counts)
         return self.metrics.render(extra, cache)
-
-
-def dispatch(
-    engine: Engine, request: CNIRequest, conf: Mapping[str, Any], version: str
-) -> dict[str, Any]:
-    """The engine method for a CNI command; the same rules as the thin plugin's."""
-    if request.command == "ADD":
-        return engine.add(request)
-    if request.command == "DEL":
-        engine.delete(request)
-        return {}
-    if request.command == "CHECK":
-        engine.check(request)
-        return {}
-    if request.command in ("STATUS", "GC"):
-        from pymultus.cni.version import at_least
-        from pymultus.thin import valid_attachments
-
-        # CNI SPEC.md v1.1.0 section 2: STATUS and GC exist from 1.1.0 on.
-        if not at_least(version, "1.1.0"):
-            raise CNIError(
-                INCOMPATIBLE_VERSION,
-                f"CNI_COMMAND {request.command} needs cniVersion 1.1.0; this "
-                f"configuration is {version}",
-            )
-        if request.command == "STATUS":
-            engine.status(request)
-        else:
-            engine.gc(request, valid_attachments(conf))
-        return {}
-    raise CNIError(INVALID_ENV, f"CNI_COMMAND {request.command} is not supported by pymultus")
 
 
 def rss_bytes() -> int:
