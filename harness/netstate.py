@@ -125,3 +125,13 @@ class PodNetwork:
         lines = ["interfaces:"] + [f"  {i.summary()}" for i in self.interfaces]
         lines += ["routes:"] + [f"  {r.summary()}" for r in self.routes]
         return "\n".join(lines)
+
+
+def ping_argv(address: str, interface: str | None, timeout: float) -> list[str]:
+    """One ping from inside a pod, over ``interface`` when given (every backend)."""
+    argv = ["ping", "-n", "-c", "1", "-W", str(max(1, int(timeout)))]
+    if ":" in address:
+        argv.append("-6")
+    if interface:
+        argv += ["-I", interface]
+    return [*argv, address]

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.backends import versions
 from harness.cluster import PodOutcome, SandboxError, Unsupported
-from harness.netstate import PodNetwork, parse_addresses, parse_routes
+from harness.netstate import PodNetwork, parse_addresses, parse_routes, ping_argv
 from harness.scenario.needs import Probe
 
 if TYPE_CHECKING:
@@ -498,12 +498,7 @@ class KubectlCluster:
     def ping(
         self, namespace: str, name: str, address: str, interface: str | None, timeout: float = 2.0
     ) -> tuple[bool, str]:
-        argv = ["ping", "-n", "-c", "1", "-W", str(max(1, int(timeout)))]
-        if ":" in address:
-            argv.append("-6")
-        if interface:
-            argv += ["-I", interface]
-        code, output = self.exec_in_pod(namespace, name, [*argv, address])
+        code, output = self.exec_in_pod(namespace, name, ping_argv(address, interface, timeout))
         return code == 0, output
 
     # ---------------------------------------------------------------- nodes

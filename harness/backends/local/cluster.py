@@ -47,7 +47,7 @@ from harness.backends.local.topology import (
 )
 from harness.cluster import PodOutcome, SandboxError, Unsupported
 from harness.kubeapi import KubeHTTP, pod_path
-from harness.netstate import PodNetwork, parse_addresses, parse_routes
+from harness.netstate import PodNetwork, parse_addresses, parse_routes, ping_argv
 
 DEFAULT_CNI_BIN_DIR = "/usr/lib/cni"
 DEFAULT_NETWORK_NAME = "kindnet"
@@ -440,12 +440,8 @@ class LocalCluster:
     def ping(
         self, namespace: str, name: str, address: str, interface: str | None, timeout: float = 2.0
     ) -> tuple[bool, str]:
-        argv = ["ping", "-n", "-c", "1", "-W", str(max(1, int(timeout)))]
-        if ":" in address:
-            argv.append("-6")
-        if interface:
-            argv += ["-I", interface]
-        code, output = self.exec_in_pod(namespace, name, [*argv, address], timeout + 5)
+        argv = ping_argv(address, interface, timeout)
+        code, output = self.exec_in_pod(namespace, name, argv, timeout + 5)
         return code == 0, output
 
     # ----------------------------------------------------------- machinery
