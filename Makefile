@@ -43,7 +43,7 @@ run: setup
 ## integration tests and the scenarios as pytest items.
 test: setup lint types contracts workflows
 	$(BIN)/python -m pytest tests scenarios
-	$(BIN)/python -m pytest -q scenarios --mode thick -k "thick or quickstart"
+	$(BIN)/python -m pytest -q scenarios --mode thick -k "thick or quickstart or install"
 
 lint: setup
 	$(BIN)/ruff check pymultus harness tests conftest.py ci

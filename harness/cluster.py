@@ -42,6 +42,53 @@ class Unsupported(Exception):
     """A backend cannot perform this operation; scenarios needing it are skipped."""
 
 
+@dataclass(frozen=True)
+class CNICall:
+    """One CNI invocation of the node's meta-plugin as the runtime would make it.
+
+    The target is a pod's sandbox (``pod``, ``namespace``) or, for VERSION,
+    STATUS and GC, a ``node``. Everything else overrides what the runtime
+    would send: ``args`` replaces CNI_ARGS keys (None removes one),
+    ``new_sandbox`` uses a fresh container ID and network namespace.
+    """
+
+    command: str
+    pod: str = ""
+    namespace: str = "default"
+    node: str = ""
+    ifname: str | None = None
+    args: tuple[tuple[str, str | None], ...] = ()
+    netns: str | None = None
+    container_id: str | None = None
+    new_sandbox: bool = False
+    cni_version: str | None = None
+
+
+@dataclass(frozen=True)
+class CNICallOutcome:
+    """What one :class:`CNICall` returned.
+
+    ``result`` is the decoded stdout of ADD and VERSION; ``skipped`` says why
+    the runtime would not call the plugin at all (e.g. STATUS on a config older
+    than 1.1.0); ``links`` are the links in a new sandbox right after the call
+    (loopback excluded), None for the pod's own sandbox; ``cleanup_error`` is
+    a failed DEL of a new sandbox after a successful ADD.
+    """
+
+    command: str
+    error: SandboxError | None = None
+    result: dict[str, Any] | None = None
+    skipped: str = ""
+    links: tuple[str, ...] | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    cleanup_error: SandboxError | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
 class Cluster(Protocol):
     name: str
 
@@ -88,9 +135,13 @@ class Cluster(Protocol):
 
     def start_api(self) -> None: ...
 
-    def set_api_fault(self, kind: str | None, delay: float = 0.0) -> None:
+    def set_api_fault(
+        self, kind: str | None, delay: float = 0.0, scope: str = "all", times: int | None = None
+    ) -> None:
         """Answer every API request with HTTP ``kind`` ("500", "503", "429"), or
-        delay each by ``delay`` seconds; ``None`` and 0 restore normal service."""
+        delay each by ``delay`` seconds; ``None`` and 0 restore normal service.
+        ``scope="nodes"``: only the plugins' requests from the nodes (like stop_api).
+        ``times``: only the next N requests (in scope), then service is normal again."""
         ...
 
     def write_node_file(self, node: str, path: str, content: str) -> None:
@@ -121,6 +172,35 @@ class Cluster(Protocol):
     def kill_process(self, node: str, process: str) -> None:
         """SIGKILL ``process`` ("daemon" or "delegate") on ``node``; Unsupported when
         the cluster has no such process (thin mode) or cannot do it."""
+        ...
+
+    def hotplug(
+        self, namespace: str, name: str, op: str, network: str = "", interface: str = ""
+    ) -> tuple[bool, str]:
+        """Add (``op="add"``, ``network``) or remove (``op="remove"``, ``interface``)
+        one attachment of a running pod through the node daemon's ``POST /delegate``:
+        (succeeded, the daemon's answer). Unsupported without a daemon (thin mode)."""
+        ...
+
+    def rotate_token(self, token: str | None = None) -> None:
+        """Rotate the API's bearer token (the old one is refused from then on) and
+        the service-account token file the node side reads; returns once the node's
+        plugin credentials were rewritten from it."""
+        ...
+
+    def run_installer(self, node: str, action: str) -> None:
+        """``action="start"``: run ``pymultus-install`` against the node's conf dir, as
+        the DaemonSet would; ``"stop"``: SIGTERM it (it removes its config)."""
+        ...
+
+    def read_node_file(self, node: str, path: str) -> str | None:
+        """A file's text as the node sees it, or None when it does not exist."""
+        ...
+
+    def cni_call(self, call: CNICall) -> CNICallOutcome:
+        """Invoke the node's first CNI config (the meta-plugin) the way the runtime
+        does for the pod's sandbox, with ``call``'s overrides; Unsupported where the
+        harness cannot act as the runtime (real clusters)."""
         ...
 
     def close(self) -> None: ...

@@ -223,7 +223,11 @@ class ScenarioRun:
         elif verb == "apiFault":
             self.api_touched = True
             spec = spec or {}
-            self.cluster.set_api_fault(spec.get("status"), float(spec.get("delay", 0.0)))
+            # `times` is passed only when given: backends written before it need not know it.
+            extra = {"times": int(spec["times"])} if "times" in spec else {}
+            self.cluster.set_api_fault(
+                spec.get("status"), float(spec.get("delay", 0.0)), spec.get("scope", "all"), **extra
+            )
         elif verb in ("restartDaemon", "kill"):
             # Only clusters running the meta-plugin in thick mode have a daemon;
             # the method is looked up so that thin backends need not define it.
@@ -280,6 +284,29 @@ class ScenarioRun:
             self.run_exec(item["exec"], (*pointer, "exec"))
         elif "deleteError" in item:
             self.expect_delete_error(item["deleteError"], pointer)
+        elif "nodeFile" in item:
+            self.expect_node_file(item["nodeFile"], pointer)
+
+    def expect_node_file(self, want: dict[str, Any], pointer: Pointer) -> None:
+        """A file as the node sees it: present or not, and what it holds."""
+        node, path = want["node"], SANDBOX_PLACEHOLDER.sub(self._sandbox_id, want["path"])
+        read = getattr(self.cluster, "read_node_file", None)
+        if read is None:
+            raise Unsupported("nodeFile: this cluster cannot read files on nodes")
+        text = read(node, path)
+        exists = want.get("exists", True)
+        where = f"{node}:{path}"
+        if text is None:
+            if exists:
+                self.fail(pointer, f"{where}: no such file, expected it to exist")
+            return
+        if not exists:
+            self.fail(pointer, f"{where}: exists, expected it not to", text[:2000])
+            return
+        if "contains" in want and want["contains"] not in text:
+            self.fail(pointer, f"{where}: lacks {want['contains']!r}", text[:2000])
+        if "notContains" in want and want["notContains"] in text:
+            self.fail(pointer, f"{where}: contains {want['notContains']!r}", text[:2000])
 
     def pod_context(self, name: str) -> str:
         """What a reader needs next to a failed pod expectation: its addresses
@@ -567,8 +594,49 @@ class ScenarioRun:
         elif verb == "expect":
             self.expect(spec, ("steps", index, "expect"))
             self.snapshot()
+        elif verb == "hotplug":
+            self.hotplug(spec, ("steps", index, "hotplug"))
+        elif verb == "cni":
+            # The harness as the runtime for one call (harness/cnistep.py).
+            from harness.cnistep import run_step
+
+            pointer: Pointer = ("steps", index)
+            run_step(spec, self.cluster, self.namespace, lambda m, d: self.fail(pointer, m, d))
+        elif verb in ("rotateToken", "installer"):
+            self.node_side(verb, spec or {})
         else:
             self.machinery(verb, spec)
+
+    def cluster_method(self, verb: str, method: str) -> Callable[..., Any]:
+        """A Cluster method that only some backends have; Unsupported (skip) otherwise."""
+        found = getattr(self.cluster, method, None)
+        if found is None:
+            raise Unsupported(f"{verb}: this cluster cannot do it ({method} missing)")
+        return found  # type: ignore[no-any-return]
+
+    def hotplug(self, spec: dict[str, Any], pointer: Pointer) -> None:
+        """Add or remove one attachment of a running pod (thick mode's POST /delegate)."""
+        name = spec["pod"]
+        if "remove" in spec:
+            op, network, interface = "remove", "", str(spec["remove"])
+            what = f"removing {interface}"
+        else:
+            op, network, interface = "add", str(spec["add"]), str(spec.get("interface", ""))
+            what = f"adding {network}" + (f" as {interface}" if interface else "")
+        ok, answer = self.cluster_method("hotplug", "hotplug")(
+            self.namespace(name), name, op, network, interface
+        )
+        if not ok:
+            self.fail(pointer, f"hotplug into pod {name}: {what} failed", answer)
+
+    def node_side(self, verb: str, spec: dict[str, Any]) -> None:
+        """Node-side machinery: the service-account token, the DaemonSet's installer."""
+        if verb == "rotateToken":
+            self.cluster_method(verb, "rotate_token")(spec.get("token"))
+            return
+        run_installer = self.cluster_method(verb, "run_installer")
+        for node in [spec["node"]] if spec.get("node") else self.cluster.node_names():
+            run_installer(node, spec.get("action", "start"))
 
     def cleanup(self) -> None:
         """Restore the API, delete what is left; then, unless told otherwise,

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.backends import versions
-from harness.cluster import PodOutcome, SandboxError, Unsupported
+from harness.cluster import CNICall, CNICallOutcome, PodOutcome, SandboxError, Unsupported
 from harness.netstate import PodNetwork, parse_addresses, parse_routes, ping_argv
 from harness.scenario.needs import Probe
 
@@ -469,6 +469,32 @@ class KubectlCluster:
     def kill_process(self, node: str, process: str) -> None:
         raise Unsupported(f"{self.name}: killing the {process} on a node is not supported here")
 
+    def cni_call(self, call: CNICall) -> CNICallOutcome:
+        raise Unsupported(
+            f"{self.name}: the harness cannot call CNI as the node's runtime here "
+            "(the runtime's own caches and network namespaces are out of reach)"
+        )
+
+    def hotplug(
+        self, namespace: str, name: str, op: str, network: str = "", interface: str = ""
+    ) -> tuple[bool, str]:
+        raise Unsupported(f"{self.name}: hot-plug through the node daemon is not supported here")
+
+    def rotate_token(self, token: str | None = None) -> None:
+        raise Unsupported(f"{self.name}: cannot rotate the API token of a real cluster")
+
+    def run_installer(self, node: str, action: str) -> None:
+        raise Unsupported(f"{self.name}: the installer runs as the cluster's DaemonSet here")
+
+    def read_node_file(self, node: str, path: str) -> str | None:
+        quoted = shlex.quote(path)
+        result = self._node_exec(node, ["sh", "-c", f"test -e {quoted} || exit 3; cat {quoted}"])
+        if result.returncode == 3:
+            return None
+        if result.returncode != 0:
+            raise RuntimeError(f"reading {path} on {node}: {result.stderr.strip()}")
+        return result.stdout
+
     # ---------------------------------------------------------------- pods
     def exec_in_pod(
         self, namespace: str, name: str, argv: list[str], timeout: float = 30.0
@@ -561,7 +587,9 @@ class KubectlCluster:
     def start_api(self) -> None:
         raise Unsupported(f"{self.name}: cannot stop the API server of a real cluster")
 
-    def set_api_fault(self, kind: str | None, delay: float = 0.0) -> None:
+    def set_api_fault(
+        self, kind: str | None, delay: float = 0.0, scope: str = "all", times: int | None = None
+    ) -> None:
         raise Unsupported(f"{self.name}: cannot inject API faults into a real cluster")
 
     def close(self) -> None:

@@ -51,8 +51,13 @@ def register(sub: Any) -> None:
 def select(scenarios: Sequence[Scenario], expr: str | None) -> list[Scenario]:
     if not expr:
         return list(scenarios)
-    needle = expr.lower()
-    return [s for s in scenarios if needle in f"{s.name} {s.path} {' '.join(s.covers)}".lower()]
+    # "a or b": either substring, as pytest's -k reads the same expression.
+    needles = [n.strip() for n in expr.lower().split(" or ") if n.strip()]
+    return [
+        s
+        for s in scenarios
+        if any(n in f"{s.name} {s.path} {' '.join(s.covers)}".lower() for n in needles)
+    ]
 
 
 def print_table(results: Sequence[ScenarioResult]) -> None:

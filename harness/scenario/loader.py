@@ -207,6 +207,10 @@ def check_references(scenario: Scenario) -> None:
             check(step["exec"]["pod"], "steps", s, "exec", "pod")
         if "exec" in step and "node" in step["exec"]:
             check_node(scenario, step["exec"]["node"], nodes, "steps", s, "exec", "node")
+        if "pod" in (step.get("cni") or {}):
+            check(step["cni"]["pod"], "steps", s, "cni", "pod")
+        if "node" in (step.get("cni") or {}):
+            check_node(scenario, step["cni"]["node"], nodes, "steps", s, "cni", "node")
         for verb in ("writeFile", "removeFile", "restartDaemon", "kill"):
             if isinstance(step.get(verb), dict):
                 check_node(scenario, step[verb].get("node"), nodes, "steps", s, verb, "node")

@@ -98,8 +98,9 @@ class FakeCluster:
         self.api_up = True
         self.calls.append(("start_api",))
 
-    def set_api_fault(self, kind: str | None, delay: float = 0.0) -> None:
-        self.calls.append(("fault", kind, delay))
+    def set_api_fault(self, kind: str | None, delay: float = 0.0, scope: str = "all") -> None:
+        call = ("fault", kind, delay) if scope == "all" else ("fault", kind, delay, scope)
+        self.calls.append(call)
 
     def write_node_file(self, node: str, path: str, content: str) -> None:
         self.calls.append(("write", node, path, content))

@@ -473,6 +473,7 @@ class APIServer:
         self._fault: str | None = None
         self._fault_times: int | None = None
         self._delay = 0.0
+        self._fault_scope = "all"  # or "nodes": only requests through node listeners
         self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
         self.requests: collections.deque[RequestRecord] = collections.deque(maxlen=10000)
 
@@ -676,18 +677,31 @@ class APIServer:
         with self._lock:
             self._token = token
 
-    def set_fault(self, kind: str | None, *, delay: float = 0.0, times: int | None = None) -> None:
+    def set_fault(
+        self,
+        kind: str | None,
+        *,
+        delay: float = 0.0,
+        times: int | None = None,
+        scope: str = "all",
+    ) -> None:
         """Answer every request but /healthz with ``kind`` (500, 503 or 429).
 
         ``delay`` seconds are slept before answering any request (fault or not);
         ``times`` limits the fault to the next N requests, then it clears itself.
+        ``scope="nodes"`` applies fault and delay only to requests that came in
+        through a listener inside a node namespace (the plugins), like
+        :meth:`pause`: the harness and the simulated kubelets keep a healthy API.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"fault kind must be one of {FAULT_KINDS}, not {kind!r}")
+        if scope not in ("all", "nodes"):
+            raise ValueError(f"fault scope must be 'all' or 'nodes', not {scope!r}")
         with self._lock:
             self._fault = kind
             self._fault_times = times
             self._delay = delay
+            self._fault_scope = scope
 
     def request_counts(self) -> dict[tuple[str, str], int]:
         """Requests answered so far, by (verb, resource), e.g. ``("get", "pods")``."""
@@ -756,8 +770,10 @@ class APIServer:
             self._counts[(rec.verb, rec.resource)] += 1
             self.requests.append(rec)
 
-    def _take_fault(self) -> tuple[str | None, float]:
+    def _take_fault(self, from_node: bool = True) -> tuple[str | None, float]:
         with self._lock:
+            if self._fault_scope == "nodes" and not from_node:
+                return None, 0.0
             kind, delay = self._fault, self._delay
             if kind is not None and self._fault_times is not None:
                 self._fault_times -= 1
@@ -938,7 +954,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, b"ok", "text/plain; charset=utf-8")
                 return
             self._classify(method, path, query)
-            kind, delay = api._take_fault()
+            owner = api._conn_listener.get(cast(socket.socket, self.connection))
+            kind, delay = api._take_fault(owner is not None and owner.netns is not None)
             if delay > 0:
                 time.sleep(delay)
             if path not in ("/version",) and not api._authorized(self.headers.get("Authorization")):

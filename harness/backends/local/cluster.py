@@ -24,6 +24,8 @@ import json
 import os
 import secrets
 import shutil
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -45,7 +47,7 @@ from harness.backends.local.topology import (
     destroy_run_dir,
     stale_run_dirs,
 )
-from harness.cluster import PodOutcome, SandboxError, Unsupported
+from harness.cluster import CNICall, CNICallOutcome, PodOutcome, SandboxError, Unsupported
 from harness.kubeapi import KubeHTTP, pod_path
 from harness.netstate import PodNetwork, parse_addresses, parse_routes, ping_argv
 
@@ -135,6 +137,8 @@ class LocalCluster:
         self.errors: list[str] = []  # failures of the machinery (scheduler ...)
         self._installed: list[Node] = []
         self._sandboxes_written = ""
+        # Running pymultus-install processes by node.
+        self._installers: dict[str, subprocess.Popen[bytes]] = {}
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> LocalCluster:
@@ -178,6 +182,8 @@ class LocalCluster:
         self.close()
 
     def close(self) -> None:
+        for node_name in list(self._installers):
+            self.run_installer(node_name, "stop")
         if self.scheduler is not None:
             self.scheduler.stop()
         for kubelet in self.kubelets.values():
@@ -205,8 +211,9 @@ class LocalCluster:
         """The kubeconfig for kubectl (https with the cluster's CA)."""
         return os.path.join(self.topology.run_dir, "kubeconfig")
 
-    def kubeconfig_text(self, secure: bool = False) -> str:
-        """A kubeconfig for this cluster: ``secure`` for kubectl, else plain http."""
+    def kubeconfig_text(self, secure: bool = False, token_file: str = "") -> str:
+        """A kubeconfig for this cluster: ``secure`` for kubectl, else plain http;
+        with ``token_file`` the token is read from that file at each request."""
         cluster: dict[str, Any] = {"server": self.secure_server if secure else self.server}
         if secure:
             with open(self.ca_file, "rb") as f:
@@ -216,7 +223,12 @@ class LocalCluster:
                 "apiVersion": "v1",
                 "kind": "Config",
                 "clusters": [{"name": self.name, "cluster": cluster}],
-                "users": [{"name": "admin", "user": {"token": self.token}}],
+                "users": [
+                    {
+                        "name": "admin",
+                        "user": {"tokenFile": token_file} if token_file else {"token": self.token},
+                    }
+                ],
                 "contexts": [
                     {"name": self.name, "context": {"cluster": self.name, "user": "admin"}}
                 ],
@@ -225,11 +237,11 @@ class LocalCluster:
             sort_keys=False,
         )
 
-    def write_kubeconfig(self, path: str, secure: bool = False) -> None:
+    def write_kubeconfig(self, path: str, secure: bool = False, token_file: str = "") -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(self.kubeconfig_text(secure))
+            f.write(self.kubeconfig_text(secure, token_file))
 
     def info(self) -> dict[str, Any]:
         """What a later ``harness`` command needs to find and use this cluster."""
@@ -288,7 +300,13 @@ class LocalCluster:
         with open(os.path.join(conf_dir, f"10-{DEFAULT_NETWORK_NAME}.conflist"), "w") as f:
             json.dump(default_network_conf(node), f, indent=2)
         kubeconfig = KUBECONFIG_IN_NODE.format(name=self.meta_name)
-        self.write_kubeconfig(node.host_path(kubeconfig))
+        os.makedirs(os.path.dirname(self._token_file(node)), mode=0o700, exist_ok=True)
+        write_private_text(self._token_file(node), self.token + "\n")
+        # Thick: the daemon reads its token from the service-account token file at
+        # each request, as it does in its pod (a projected token), so a rotation
+        # needs no restart. Thin: the token is inline, as pymultus-install writes it.
+        token_file = self._token_file(node) if self.mode == "thick" else ""
+        self.write_kubeconfig(node.host_path(kubeconfig), token_file=token_file)
         conf = {
             "cniVersion": "1.0.0",
             "name": f"{self.meta_name}-cni-network",
@@ -452,8 +470,10 @@ class LocalCluster:
     def start_api(self) -> None:
         self.api_server.resume()
 
-    def set_api_fault(self, kind: str | None, delay: float = 0.0) -> None:
-        self.api_server.set_fault(kind, delay=delay)
+    def set_api_fault(
+        self, kind: str | None, delay: float = 0.0, scope: str = "all", times: int | None = None
+    ) -> None:
+        self.api_server.set_fault(kind, delay=delay, scope=scope, times=times)
 
     def write_node_file(self, node: str, path: str, content: str) -> None:
         target = self.topology.node(node).host_path(path)
@@ -499,6 +519,150 @@ class LocalCluster:
         if process != "daemon":
             raise Unsupported(f"kill {process}: the local backend can only kill the daemon")
         thick_module().kill_daemon(self, self.topology.node(node))
+
+    # ------------------------------------------------ thick mode, installer
+    def hotplug(
+        self, namespace: str, name: str, op: str, network: str = "", interface: str = ""
+    ) -> tuple[bool, str]:
+        """``POST /delegate`` to the daemon of the pod's node (thick mode only)."""
+        if self.mode != "thick":
+            raise Unsupported("hotplug: the meta-plugin runs in thin mode (no daemon)")
+        node = self.node_of(namespace, name)
+        if node is None:
+            return False, f"pod {namespace}/{name} is not bound to a node"
+        body = {"podNamespace": namespace, "podName": name, "op": op}
+        if network:
+            body["network"] = network
+        if interface:
+            body["interface"] = interface
+        status, text = thick_module().hotplug(self, self.topology.node(node), body)
+        return status == 200, text if status else f"daemon unreachable: {text}"
+
+    def _token_file(self, node: Node) -> str:
+        """The node's service-account token file (the DaemonSet pod's projected token).
+
+        In the node's run directory, the same path inside the node and out."""
+        return os.path.join(node.root, "serviceaccount", "token")
+
+    def rotate_token(self, token: str | None = None, timeout: float = 10.0) -> None:
+        """A new bearer token: the old one is refused at once; the harness's client,
+        kubectl's kubeconfig and every node's token file get the new one.
+
+        Where pymultus-install runs it must rewrite the plugin's kubeconfig from
+        the token file itself (that is what is tested); elsewhere the harness
+        rewrites it as the thin DaemonSet would. Thick nodes read the token file.
+        """
+        new = token or secrets.token_urlsafe(24)
+        self.api_server.set_token(new)
+        self.token = new
+        self.client().token = new
+        self.write_kubeconfig(self.kubeconfig, secure=True)
+        self.write_info()
+        kubeconfig = KUBECONFIG_IN_NODE.format(name=self.meta_name)
+        for node in self.topology.nodes:
+            write_private_text(self._token_file(node), new + "\n")
+            if node.name in self._installers:
+                if self.mode == "thin":
+                    self._wait_for_text(node, kubeconfig, new, timeout)
+            elif self.mode == "thin":
+                self.write_kubeconfig(node.host_path(kubeconfig))
+
+    def _wait_for_text(self, node: Node, path: str, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in (self.read_node_file(node.name, path) or ""):
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"pymultus-install on {node.name} did not rewrite {path} with the "
+                    f"rotated token within {timeout:.0f} s"
+                )
+            time.sleep(0.05)
+
+    def run_installer(self, node: str, action: str, interval: float = 0.1) -> None:
+        """Start ``pymultus-install`` against the node's conf dir, as the DaemonSet's
+        container does with the host's (host paths, the root namespaces), or stop
+        it with SIGTERM (it removes its config). Binaries are already on the node;
+        its log is ``pymultus-install.log`` in the node's run directory."""
+        if action == "stop":
+            proc = self._installers.pop(node, None)
+            if proc is not None:
+                self._stop_installer(proc)
+            return
+        if action != "start":
+            raise ValueError(f"installer action must be start or stop, not {action!r}")
+        if self.meta_name != "pymultus":
+            raise Unsupported(
+                f"installer: pymultus-install installs pymultus, not {self.meta_name}"
+            )
+        if node in self._installers:
+            return
+        target = self.topology.node(node)
+        argv = [
+            sys.executable, "-m", "pymultus.install.main",
+            "--mode", self.mode,
+            "--cni-conf-dir", target.host_path("/etc/cni/net.d"),
+            "--host-conf-dir", "/etc/cni/net.d",
+            "--skip-binaries",
+            "--cni-dir", f"/var/lib/cni/{self.meta_name}",
+            "--token-file", self._token_file(target),
+            "--ca-file", os.path.join(target.root, "serviceaccount", "ca.crt"),
+            "--interval", str(interval),
+        ]  # fmt: skip
+        if self.mode == "thick":
+            # The shim's config points at the daemon the harness runs on the node;
+            # the daemon's options are the ones that daemon was started with.
+            thick = thick_module()
+            argv += [
+                "--socket-dir", thick.socket_dir(target),
+                "--daemon-config", target.host_path(thick.DAEMON_CONFIG_IN_NODE),
+            ]  # fmt: skip
+        else:
+            argv += ["--server", self.server]
+        with open(os.path.join(target.root, "pymultus-install.log"), "ab") as log:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+        self._installers[node] = proc
+        # Recorded like the thick daemons: a crashed run's cleanup kills it too.
+        self.topology.state.pids.append(proc.pid)
+        self.topology._save()
+
+    def _stop_installer(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if proc.pid in self.topology.state.pids:
+            self.topology.state.pids.remove(proc.pid)
+            with contextlib.suppress(OSError):
+                self.topology._save()
+
+    def cni_call(self, call: CNICall) -> CNICallOutcome:
+        """One CNI call as the node's runtime would make it (harness/backends/local/cnicall.py)."""
+        from harness.backends.local import cnicall
+
+        target = cnicall.find_target(call, self.kubelets, self.get_pod)
+
+        def new_netns(name: str) -> None:
+            self.topology.add_netns(name)
+            sh.run(["ip", "-n", name, "link", "set", "lo", "up"])
+
+        def links(name: str) -> list[str]:
+            found = parse_addresses(sh.run(["ip", "-n", name, "-d", "-j", "addr", "show"]))
+            return [link.name for link in found if link.name != "lo"]
+
+        return cnicall.make_call(
+            call, target, new_netns, self.topology.remove_netns, links, self.cluster_id
+        )
+
+    def read_node_file(self, node: str, path: str) -> str | None:
+        try:
+            with open(self.topology.node(node).host_path(path), encoding="utf-8") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
 
     def leaks(self) -> list[str]:
         """What deleted pods left behind: namespaces, links, leases, caches."""

@@ -100,6 +100,9 @@ class Kubelet:
         self.retries: dict[str, threading.Timer] = {}  # pod uid -> pending retry
         self.cache = ResultCache(node.host_path("/var/lib/cni/results"))
         self.errors: list[str] = []  # unexpected failures of the kubelet itself
+        # The last torn-down sandbox of each pod (namespace/name) with its pod
+        # object, so the harness can repeat a DEL as a runtime may (cnicall.py).
+        self.removed: dict[str, tuple[Sandbox, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -343,6 +346,8 @@ class Kubelet:
         with self.lock:  # forgotten, as a runtime forgets removed sandboxes
             if self.sandboxes.get(uid) is sandbox:
                 del self.sandboxes[uid]
+            if sandbox is not None:
+                self.removed[sandbox.pod_key] = (sandbox, pod)
 
     def _cni_del(
         self,
