@@ -40,6 +40,10 @@ from pymultus.cni.version import at_least
 from pymultus.log import Logger
 from pymultus.model.config import MultusConfig
 from pymultus.model.nad import (
+    LABEL_RULE,
+    NAD_NAME_RULE,
+    is_dns1123_label,
+    is_nad_name,
     load_conf_file,
     nad_resource_name,
     resolve_conf_reference,
@@ -120,10 +124,31 @@ class PodIdentity:
 
     @classmethod
     def from_request(cls, request: CNIRequest) -> PodIdentity | None:
+        """The pod named in CNI_ARGS, or None when the runtime names none.
+
+        The names are checked before anything uses them: they become API paths,
+        cache entries and messages, and Kubernetes never makes a pod whose
+        namespace is not a DNS-1123 label or whose name is not a DNS-1123
+        subdomain, so anything else is a broken runtime: code 4 (CNI SPEC.md
+        Section 5, "Invalid necessary environment variables").
+        """
         namespace = request.arg("K8S_POD_NAMESPACE")
         name = request.arg("K8S_POD_NAME")
         if not namespace or not name:
             return None
+        if not is_dns1123_label(namespace):
+            raise CNIError(
+                INVALID_ENV,
+                f"CNI_ARGS K8S_POD_NAMESPACE {namespace!r} is not a Kubernetes namespace "
+                f"name ({LABEL_RULE})",
+                "the runtime must pass the pod's namespace as Kubernetes names it",
+            )
+        if not is_nad_name(name):
+            raise CNIError(
+                INVALID_ENV,
+                f"CNI_ARGS K8S_POD_NAME {name!r} is not a Kubernetes pod name ({NAD_NAME_RULE})",
+                "the runtime must pass the pod's name as Kubernetes names it",
+            )
         return cls(namespace, name, request.arg("K8S_POD_UID") or "")
 
 

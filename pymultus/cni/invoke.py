@@ -29,6 +29,13 @@ if TYPE_CHECKING:
 
 #: How much of a misbehaving plugin's output we quote in an error's details.
 EXCERPT_BYTES = 500
+#: The most a plugin may write to stdout. A result is a few KiB; a plugin that
+#: writes more is broken or hostile, and reading it all would let it fill the
+#: memory of every process on the CNI path (the meta-plugin runs as root).
+MAX_STDOUT_BYTES = 4 * 1024 * 1024
+#: stderr is only ever quoted as evidence: the rest is read and dropped, so a
+#: chatty plugin never blocks on a full pipe.
+MAX_STDERR_KEPT = 64 * 1024
 
 # Commands whose stdout carries a result we must decode (CNI SPEC.md Section 5):
 # ADD returns a Success result, VERSION a Version result. DEL, CHECK, STATUS and
@@ -134,6 +141,78 @@ def _kill_group(proc: Any) -> None:
         proc.kill()
 
 
+class _StdoutTooLarge(Exception):
+    """The plugin wrote more than the stdout limit (it has been killed)."""
+
+
+class _Pipes:
+    """communicate() with a bound on stdout: feeds stdin, drains stdout and stderr.
+
+    ``subprocess.communicate`` reads everything; a plugin printing without end
+    would grow this process until the timeout. The state lives here, so after
+    a timeout the caller can kill the plugin and keep draining for evidence.
+    """
+
+    def __init__(self, proc: Any, data: bytes, limit: int) -> None:
+        import selectors
+
+        self.proc = proc
+        self.limit = limit
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+        self.pending = memoryview(data)
+        self.selector = selectors.DefaultSelector()
+        if data:
+            self.selector.register(proc.stdin, selectors.EVENT_WRITE)
+        else:
+            proc.stdin.close()
+        self.selector.register(proc.stdout, selectors.EVENT_READ, self.stdout)
+        self.selector.register(proc.stderr, selectors.EVENT_READ, self.stderr)
+
+    def _close(self, stream: Any) -> None:
+        self.selector.unregister(stream)
+        stream.close()
+
+    def pump(self, deadline: float) -> None:
+        """Until both outputs end and the plugin exits; raises
+        subprocess.TimeoutExpired at ``deadline``, _StdoutTooLarge over the limit."""
+        import select
+        import subprocess
+        import time
+
+        while self.selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise subprocess.TimeoutExpired(self.proc.args, 0)
+            for key, _ in self.selector.select(remaining):
+                if key.fileobj is self.proc.stdin:
+                    try:
+                        written = os.write(key.fd, self.pending[: select.PIPE_BUF])
+                    except BrokenPipeError:  # it stopped reading: fine, it may not need it
+                        written = len(self.pending)
+                    self.pending = self.pending[written:]
+                    if not self.pending:
+                        self._close(self.proc.stdin)
+                    continue
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    self._close(key.fileobj)
+                    continue
+                buffer = key.data
+                if buffer is self.stderr:
+                    buffer += chunk[: max(0, MAX_STDERR_KEPT - len(buffer))]
+                    continue
+                buffer += chunk
+                if len(buffer) > self.limit:
+                    raise _StdoutTooLarge()
+        self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+
+    def close(self) -> None:
+        for key in list(self.selector.get_map().values()):
+            self._close(key.fileobj)
+        self.selector.close()
+
+
 def exec_plugin(
     path: str,
     command: str,
@@ -172,25 +251,40 @@ def exec_plugin(
             IO_FAILURE,
             f"{name}: could not execute {' '.join(argv)}: {e.strerror or e}",
         ) from None
+    import time
+
+    pipes = _Pipes(proc, data, MAX_STDOUT_BYTES)
     try:
-        stdout, stderr = proc.communicate(data, timeout=timeout)
+        pipes.pump(time.monotonic() + timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         try:
-            stdout, stderr = proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
+            pipes.pump(time.monotonic() + 5)
+        except (subprocess.TimeoutExpired, _StdoutTooLarge):
             # Something outside the group still holds the pipes; give up on them.
             proc.wait()
-            stdout, stderr = b"", b""
         raise CNIError(
             TRY_AGAIN_LATER,
             f"{name}: {command} did not finish within {timeout:g} s and was killed",
-            _evidence(stdout, stderr),
+            _evidence(bytes(pipes.stdout), bytes(pipes.stderr)),
+        ) from None
+    except _StdoutTooLarge:
+        _kill_group(proc)
+        proc.wait()
+        # CNI SPEC.md Section 5: code 6, the output cannot be decoded as a result.
+        raise CNIError(
+            DECODE_FAILURE,
+            f"{name}: {command} wrote more than {MAX_STDOUT_BYTES} bytes to stdout and was "
+            "killed; a CNI result is a few KiB, so the plugin is broken",
+            _evidence(bytes(pipes.stdout), bytes(pipes.stderr)),
         ) from None
     except BaseException:
         _kill_group(proc)
         proc.wait()
         raise
+    finally:
+        pipes.close()
+    stdout, stderr = bytes(pipes.stdout), bytes(pipes.stderr)
     if proc.returncode != 0:
         raise _error_from_failure(name, command, proc.returncode, stdout, stderr)
     if not stdout.strip():
