@@ -148,16 +148,23 @@ def test_real_add_writes_private_files_and_del_leaves_nothing(
     [
         (b"[" * 200_000 + b"]" * 200_000, 6),
         (b'{"cniVersion": "1.0.0", "pad": "' + b"x" * (2 << 20) + b'"}', 7),
-        (b'{"cniVersion": "1.0.0", "delegates": [{"type": "../../../bin/sh", "name": "x"}]}', 7),
+        (
+            b'{"cniVersion": "1.0.0", "cniDir": "@CNIDIR@",'
+            b' "delegates": [{"type": "../../../bin/sh", "name": "x"}]}',
+            7,
+        ),
         (b'{"cniVersion": "1.0.0", "cniDir": "/tmp/a\\u0000b", "delegates": [{"type": "x"}]}', 7),
         (b"\xff\xfe", 6),
     ],
     ids=["deep", "huge", "traversal", "nul", "not-utf8"],
 )
 def test_real_process_answers_hostile_stdin_in_protocol(
-    namespaces: tuple[str, str], stdin: bytes, code: int
+    namespaces: tuple[str, str], stdin: bytes, code: int, tmp_path: Path
 ) -> None:
     node, pod = namespaces
+    # A config that gets as far as the delegate cache keeps it in tmp_path,
+    # never in the host's default /var/lib/cni/multus.
+    stdin = stdin.replace(b"@CNIDIR@", str(tmp_path / "cache").encode())
     rc, out, err, seconds = pymultus(node, "ADD", pod, stdin)
     assert rc == 1
     assert "Traceback" not in err
