@@ -42,7 +42,7 @@ def build_engine(cfg: MultusConfig, request: CNIRequest, env: Mapping[str, str])
     bin_dirs = [cfg.bin_dir, *request.path]
     return Engine(
         cfg=cfg,
-        execute=ProcessExecutor(bin_dirs, base_env=env),
+        execute=ProcessExecutor(bin_dirs, base_env=env, timeout=cfg.delegate_timeout),
         cache=DelegateCache(cfg.cni_dir),
         kube=build_kube(cfg, env),
         log=log,

@@ -23,6 +23,7 @@ import json
 import os
 import socket
 import socketserver
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -84,7 +85,7 @@ class Daemon:
         kube: Any = None,
         env: Mapping[str, str] | None = None,
         log: Logger | None = None,
-        executor_factory: Callable[[list[str], Mapping[str, str]], Executor] | None = None,
+        executor_factory: Callable[[list[str], Mapping[str, str], float], Executor] | None = None,
     ) -> None:
         self.options = options
         self.multus_conf = dict(multus_conf)
@@ -92,7 +93,7 @@ class Daemon:
         self.env = dict(os.environ if env is None else env)
         self.log = log or Logger(str(multus_conf.get("logLevel", "")), "", True)
         self.executor_factory = executor_factory or (
-            lambda dirs, env: ProcessExecutor(dirs, base_env=env)
+            lambda dirs, env, timeout: ProcessExecutor(dirs, base_env=env, timeout=timeout)
         )
         self.metrics = Metrics()
         self.cache_stats = CacheStats()
@@ -247,7 +248,8 @@ class Daemon:
         return Engine(
             cfg=cfg,
             execute=TimedExecutor(
-                self.executor_factory([cfg.bin_dir, *path], self.env), self.metrics
+                self.executor_factory([cfg.bin_dir, *path], self.env, cfg.delegate_timeout),
+                self.metrics,
             ),
             cache=DelegateCache(cfg.cni_dir),
             kube=kube,
@@ -347,9 +349,39 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(status, body)
 
 
+def peer_uid(sock: socket.socket) -> int | None:
+    """The user id of the process at the other end of a unix socket (SO_PEERCRED)."""
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    except OSError:
+        return None
+    return int.from_bytes(raw[4:8], sys.byteorder)  # struct ucred {pid, uid, gid}
+
+
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     block_on_close = False
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        """Only the daemon's own user (root on a node) may talk to it.
+
+        The socket is 0600 in a 0700 directory already; this holds even when
+        someone loosens those modes or passes the socket to another process:
+        a CNI request runs plugins as root, so it must come from root.
+        """
+        uid = peer_uid(request)
+        if uid == os.getuid():
+            return True
+        with contextlib.suppress(OSError):
+            # Read the request first: closing with unread data would reset the
+            # connection before the client could read why it was refused.
+            request.settimeout(1.0)
+            request.recv(65536)
+            request.sendall(
+                b"HTTP/1.0 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 38\r\n"
+                b"\r\nrequests from other users are refused\n"
+            )
+        return False
 
     def __init__(self, path: str, daemon: Daemon) -> None:
         self.daemon = daemon

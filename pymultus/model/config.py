@@ -41,6 +41,7 @@ DEFAULT_MULTUS_NAMESPACE = "kube-system"
 DEFAULT_POD_RESOURCES_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
 DEFAULT_GLOBAL_NAMESPACES: tuple[str, ...] = ("default",)
 DEFAULT_SYSTEM_NAMESPACES: tuple[str, ...] = ("kube-system",)
+DEFAULT_DELEGATE_TIMEOUT = 60.0
 LOG_LEVELS: tuple[str, ...] = ("panic", "error", "verbose", "debug")
 
 
@@ -79,6 +80,8 @@ class MultusConfig:
     legacy_network_status: bool = False
     # pymultus extension: the kubelet's pod-resources socket (resourceName -> deviceID).
     pod_resources_socket: str = DEFAULT_POD_RESOURCES_SOCKET
+    # Seconds a delegate may run before it is killed (pymultus extension).
+    delegate_timeout: float = DEFAULT_DELEGATE_TIMEOUT
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -208,6 +211,17 @@ def _bool(conf: Mapping[str, Any], key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise _wrong_type(key, "a boolean (true or false)", value)
     return value
+
+
+def _positive_seconds(conf: Mapping[str, Any], key: str, default: float) -> float:
+    value = go_json_get(conf, key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _wrong_type(key, "a number of seconds", value)
+    if not 0 < value <= 3600:
+        raise _error(key, f"must be more than 0 and at most 3600 seconds, not {value}")
+    return float(value)
 
 
 def _object(conf: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -372,5 +386,6 @@ def parse_config(conf: Mapping[str, Any]) -> MultusConfig:
         pod_resources_socket=_string_or_default(
             conf, "podResourcesSocket", DEFAULT_POD_RESOURCES_SOCKET
         ),
+        delegate_timeout=_positive_seconds(conf, "delegateTimeout", DEFAULT_DELEGATE_TIMEOUT),
         raw=dict(conf),
     )

@@ -65,7 +65,7 @@ def setup(tmp_path: Any) -> Iterator[tuple[Daemon, FakeExecutor, dict[str, Any]]
         kube=None,
         env={},
         log=Logger("error", "", False),
-        executor_factory=lambda dirs, env: executor,
+        executor_factory=lambda dirs, env, timeout: executor,
     )
     daemon.start()
     shim_conf = {

@@ -304,3 +304,28 @@ def test_parse_config_never_crashes(conf: Any) -> None:
         assert config.cni_version
         assert config.cluster_network is not None or config.delegates
         json.dumps(config.raw)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, 60.0), (2, 2.0), (0.5, 0.5), (3600, 3600.0)],
+)
+def test_delegate_timeout_is_seconds_with_a_default(value: object, expected: float) -> None:
+    conf = {"cniVersion": "1.0.0", "name": "m", "delegates": [{"type": "x"}]}
+    if value is not None:
+        conf["delegateTimeout"] = value
+    assert parse_config(conf).delegate_timeout == expected
+
+
+@pytest.mark.parametrize("value", [0, -1, 3601, "2", True, [1]])
+def test_delegate_timeout_out_of_range_or_wrong_type_names_the_key(value: object) -> None:
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": "m",
+        "delegates": [{"type": "x"}],
+        "delegateTimeout": value,
+    }
+    with pytest.raises(CNIError) as err:
+        parse_config(conf)
+    assert err.value.code == 7
+    assert "delegateTimeout" in err.value.msg
