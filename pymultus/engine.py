@@ -19,6 +19,7 @@ from pymultus import events, podnet
 from pymultus.cni.conflist import (
     add_list,
     check_list,
+    check_valid_attachments,
     del_list,
     gc_list,
     plugin_conf,
@@ -773,28 +774,10 @@ def chain_base_dir(cfg: MultusConfig) -> str:
 
 
 def parse_valid_attachments(value: Any) -> set[tuple[str, str]]:
-    """``cni.dev/valid-attachments`` as a set of (containerID, ifname)."""
+    """``cni.dev/valid-attachments`` as a set of (containerID, ifname); absent: none."""
     if value is None:
         return set()
-    if not isinstance(value, list):
-        raise CNIError(
-            INVALID_CONFIG,
-            "GC: cni.dev/valid-attachments must be a list of {containerID, ifname} objects",
-        )
-    valid: set[tuple[str, str]] = set()
-    for index, item in enumerate(value):
-        if (
-            not isinstance(item, dict)
-            or not isinstance(item.get("containerID"), str)
-            or not isinstance(item.get("ifname"), str)
-        ):
-            raise CNIError(
-                INVALID_CONFIG,
-                f"GC: cni.dev/valid-attachments[{index}] must be an object with string "
-                f"containerID and ifname, got {item!r}",
-            )
-        valid.add((item["containerID"], item["ifname"]))
-    return valid
+    return {(a["containerID"], a["ifname"]) for a in check_valid_attachments(value)}
 
 
 def request_from_cache(

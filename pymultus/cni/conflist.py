@@ -385,9 +385,17 @@ def status_list(ncl: NetworkConfigList, execute: Executor, *, path: Sequence[str
         execute(plugin["type"], STATUS, plugin_conf(ncl, plugin, {}, None), req)
 
 
-def _check_attachments(valid_attachments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def check_valid_attachments(valid_attachments: Any) -> list[dict[str, Any]]:
+    """GC's ``cni.dev/valid-attachments`` checked and reduced to {containerID, ifname}.
+
+    CNI SPEC.md v1.1.0 section 2 (GC): a list of objects with string
+    ``containerID`` and ``ifname``; anything else names the bad item.
+    """
     if not isinstance(valid_attachments, list):
-        raise CNIError(INVALID_CONFIG, "GC: valid attachments must be a list")
+        raise CNIError(
+            INVALID_CONFIG,
+            "GC: cni.dev/valid-attachments must be a list of {containerID, ifname} objects",
+        )
     for i, att in enumerate(valid_attachments):
         if (
             not isinstance(att, dict)
@@ -396,8 +404,8 @@ def _check_attachments(valid_attachments: list[dict[str, Any]]) -> list[dict[str
         ):
             raise CNIError(
                 INVALID_CONFIG,
-                f"GC: valid attachment [{i}] must be an object with string containerID "
-                f"and ifname, got {att!r}",
+                f"GC: cni.dev/valid-attachments[{i}] must be an object with string "
+                f"containerID and ifname, got {att!r}",
             )
     return [{"containerID": a["containerID"], "ifname": a["ifname"]} for a in valid_attachments]
 
@@ -419,7 +427,7 @@ def gc_list(
     """
     if ncl.disable_gc or not at_least(ncl.cni_version, "1.1.0"):
         return
-    attachments = _check_attachments(valid_attachments)
+    attachments = check_valid_attachments(valid_attachments)
     req = CNIRequest(command=GC, path=tuple(path))
     failures: list[tuple[str, CNIError]] = []
     for plugin in ncl.plugins:
