@@ -261,6 +261,7 @@ class Topology:
         for directory in reversed(missing):
             os.mkdir(directory, 0o755)
             self.state.created_dirs.append(directory)
+            remember_mount_target(os.path.dirname(self.run_dir), directory)
         if missing:
             self._save()
 
@@ -316,12 +317,46 @@ def destroy_state(state: State, run_dir: str) -> None:
     # over would silently detach those mounts (rmdir of a mount point in
     # another mount namespace succeeds since Linux 3.18). The last one out
     # removes them.
+    # Runs that overlap record what they create in a file shared by the run
+    # root, so the last one out also removes what an earlier one made.
     roots = {RUN_ROOT, os.path.dirname(run_dir)}  # tests may use their own run root
     if any(other_live_runs(root, run_dir) for root in roots):
         return
-    for directory in reversed(state.created_dirs):
+    targets = list(state.created_dirs)
+    for root in roots:
+        targets += take_mount_targets(root)
+    for directory in sorted(set(targets), key=len, reverse=True):  # deepest first
         with contextlib.suppress(OSError):
-            os.rmdir(directory)
+            os.rmdir(directory)  # only if empty: never what someone else put there
+
+
+MOUNT_TARGETS_FILE = ".mount-targets"
+
+
+def remember_mount_target(run_root: str, directory: str) -> None:
+    """Note a host dir a run created (one line, appended atomically)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(
+            os.path.join(run_root, MOUNT_TARGETS_FILE),
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+            0o600,
+        )
+        try:
+            os.write(fd, (directory + "\n").encode())
+        finally:
+            os.close(fd)
+
+
+def take_mount_targets(run_root: str) -> list[str]:
+    """The host dirs runs under ``run_root`` created, forgetting the list."""
+    path = os.path.join(run_root, MOUNT_TARGETS_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
+        os.unlink(path)
+    except OSError:
+        return []
+    return [line for line in lines if line.startswith("/")]
 
 
 def other_live_runs(run_root: str, run_dir: str) -> list[str]:
@@ -367,6 +402,8 @@ def stale_run_dirs(run_root: str = RUN_ROOT) -> list[str]:
         return out
     for name in names:
         run_dir = os.path.join(run_root, name)
+        if not os.path.isdir(run_dir):
+            continue  # e.g. the shared list of mount targets
         state = load_state(run_dir)
         if state is None or not pid_alive(state.owner_pid):
             out.append(run_dir)
