@@ -172,7 +172,7 @@ def status_entry_problems(want: dict[str, Any], entry: dict[str, Any]) -> list[s
     problems: list[str] = []
     if "default" in want and bool(entry.get("default", False)) != want["default"]:
         problems.append(f"default is {entry.get('default', False)}, expected {want['default']}")
-    for key in ("mac", "mtu"):
+    for key in ("mac", "mtu", "device-info"):
         if key in want and entry.get(key) != want[key]:
             problems.append(f"{key} is {entry.get(key)!r}, expected {want[key]!r}")
     if "gateway" in want and sorted(entry.get("gateway") or []) != sorted(want["gateway"]):

@@ -685,6 +685,9 @@ def pod_object(spec: dict[str, Any]) -> dict[str, Any]:
     container: dict[str, Any] = {"name": "main", "image": "busybox"}
     if spec.get("ports"):
         container["ports"] = [dict(p) for p in spec["ports"]]
+    if spec.get("resources"):
+        asked = {name: str(count) for name, count in spec["resources"].items()}
+        container["resources"] = {"limits": asked, "requests": dict(asked)}
     pod_spec: dict[str, Any] = {"containers": [container]}
     if spec.get("node"):
         pod_spec["nodeName"] = spec["node"]

@@ -63,6 +63,7 @@ def make_cluster(scenario: Scenario, options: Options) -> Cluster:
         cni_bin_dir=options.cni_bin_dir,
         meta_config=scenario.meta_config,
         mode=options.mode,
+        devices=scenario.devices,
     )
     return cluster.start()
 

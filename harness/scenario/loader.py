@@ -103,6 +103,11 @@ class Scenario:
     def meta_config(self) -> dict[str, Any]:
         return dict((self.data.get("cluster") or {}).get("metaConfig") or {})
 
+    @property
+    def devices(self) -> dict[str, int]:
+        """Simulated device plugin resources per node (``cluster.devices``)."""
+        return dict((self.data.get("cluster") or {}).get("devices") or {})
+
     def line(self, *pointer: str | int) -> int | None:
         return self.lines.line(tuple(pointer))
 

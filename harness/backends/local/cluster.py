@@ -35,6 +35,7 @@ import yaml
 
 from harness.backends.local import sh
 from harness.backends.local.apiserver import APIServer, make_self_signed_cert, server_tls_context
+from harness.backends.local.devices import DEVICE_INFO_DIR, POD_RESOURCES_SOCKET, DevicePlugin
 from harness.backends.local.kubelet import Kubelet
 from harness.backends.local.runs import INFO_FILE, SANDBOXES_FILE
 from harness.backends.local.scheduler import Scheduler
@@ -107,10 +108,13 @@ class LocalCluster:
         mode: str = "thin",
         run_root: str = RUN_ROOT,
         kubelet_workers: int = 4,
+        devices: dict[str, int] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.mode = mode
+        self.devices = dict(devices or {})  # extended resource -> devices per node
+        self.device_plugins: list[DevicePlugin] = []
         self.run_root = run_root
         self.kubelet_workers = kubelet_workers
         self.meta_plugin = meta_plugin or default_meta_plugin()
@@ -164,9 +168,20 @@ class LocalCluster:
             self.scheduler = Scheduler(self.api, self.node_names(), self.errors.append)
             self.scheduler.start()
             for node in self.topology.nodes:
+                plugin = None
+                if self.devices:
+                    plugin = DevicePlugin(
+                        node.index,
+                        self.devices,
+                        node.host_path(POD_RESOURCES_SOCKET),
+                        node.host_path(DEVICE_INFO_DIR),
+                    )
+                    self.device_plugins.append(plugin)
+                    plugin.start()
                 kubelet = Kubelet(
                     node, self.topology, self.api, self._notify, workers=self.kubelet_workers
                 )
+                kubelet.devices = plugin
                 self.kubelets[node.name] = kubelet
                 kubelet.start()
             self.write_info()
@@ -194,6 +209,8 @@ class LocalCluster:
                     thick_module().uninstall(self, node)
                 except Exception as exc:  # keep tearing down: the topology owns the rest
                     self.errors.append(f"thick uninstall on {node.name}: {exc}")
+        for plugin in self.device_plugins:
+            plugin.stop()
         self.api_server.stop()
         self.topology.destroy()
 

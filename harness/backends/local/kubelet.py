@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.backends.local.devices import DevicePlugin
 from harness.backends.local.topology import NETNS_DIR, Node, Topology
 from harness.kubeapi import APIError, KubeHTTP, pod_path
 from pymultus.cni.conflist import NetworkConfigList, add_list, del_list, load_network_config
@@ -90,6 +91,7 @@ class Kubelet:
         self.node = node
         self.topology = topology
         self.api = api
+        self.devices: DevicePlugin | None = None  # the node's device plugin, if any
         self.on_change = on_change
         self.sandboxes: dict[str, Sandbox] = {}  # by pod uid
         self.lock = threading.Lock()
@@ -285,6 +287,8 @@ class Kubelet:
             self.sandboxes[uid] = sandbox
         started = time.monotonic()
         try:
+            if self.devices is not None:  # admission: devices before the sandbox
+                self.devices.allocate(pod)
             self.topology.add_netns(sandbox.netns)
             self._loopback_up(sandbox)
         except Exception as exc:  # the runtime's own failure: report it and retry
@@ -342,6 +346,8 @@ class Kubelet:
             self.topology.remove_netns(sandbox.netns)
             sandbox.timings["del"] = time.monotonic() - started
             sandbox.ready = False
+        if self.devices is not None:
+            self.devices.release(str(meta["namespace"]), str(meta["name"]))
         self.api.delete(pod_path(meta["namespace"], meta["name"]), grace_seconds=0)
         with self.lock:  # forgotten, as a runtime forgets removed sandboxes
             if self.sandboxes.get(uid) is sandbox:

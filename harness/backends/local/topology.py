@@ -37,7 +37,14 @@ FABRIC_PREFIX = ipaddress.ip_network("172.18.0.0/16")
 POD_CIDR_TEMPLATE = "10.244.{index}.0/24"
 POD_CIDR_ALL = "10.244.0.0/16"
 # Host paths a node sees as its own (source dir name in the node dir, target).
-NODE_MOUNTS = (("etc-cni", "/etc/cni"), ("var-lib-cni", "/var/lib/cni"), ("opt-cni", "/opt/cni"))
+NODE_MOUNTS = (
+    ("etc-cni", "/etc/cni"),
+    ("var-lib-cni", "/var/lib/cni"),
+    ("opt-cni", "/opt/cni"),
+    # The kubelet's pod-resources socket and device plugins' device-info files.
+    ("var-lib-kubelet", "/var/lib/kubelet"),
+    ("run-k8s-cni", "/var/run/k8s.cni.cncf.io"),
+)
 
 
 @dataclass
