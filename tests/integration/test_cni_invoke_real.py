@@ -12,8 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,25 +42,6 @@ pytestmark = [
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
-
-
-@pytest.fixture
-def netns_pair() -> Iterator[tuple[str, str]]:
-    """A (host, pod) pair of fresh network namespaces, always deleted afterwards."""
-    tag = uuid.uuid4().hex[:8]
-    names = [f"pmcni-host-{tag}", f"pmcni-pod-{tag}"]
-    created: list[str] = []
-    try:
-        for name in names:
-            proc = _ip("netns", "add", name)
-            assert proc.returncode == 0, proc.stderr
-            created.append(name)
-        yield names[0], names[1]
-    finally:
-        for name in created:
-            _ip("netns", "del", name)
-        leftover = _ip("netns", "list").stdout
-        assert not any(name in leftover for name in names), leftover
 
 
 def _pod_link(pod: str, ifname: str) -> dict[str, Any] | None:

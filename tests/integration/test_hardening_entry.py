@@ -18,8 +18,6 @@ import stat
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +42,6 @@ pytestmark = [
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
-
-
-@pytest.fixture
-def namespaces() -> Iterator[tuple[str, str]]:
-    tag = uuid.uuid4().hex[:8]
-    names = [f"pmhard-node-{tag}", f"pmhard-pod-{tag}"]
-    created: list[str] = []
-    try:
-        for name in names:
-            proc = _ip("netns", "add", name)
-            assert proc.returncode == 0, proc.stderr
-            created.append(name)
-        yield names[0], names[1]
-    finally:
-        for name in created:
-            _ip("netns", "del", name)
-        leftover = _ip("netns", "list").stdout
-        assert not any(name in leftover for name in names), leftover
 
 
 def pymultus(
@@ -114,9 +94,9 @@ def config(tmp_path: Path) -> dict[str, Any]:
 
 
 def test_real_add_writes_private_files_and_del_leaves_nothing(
-    namespaces: tuple[str, str], tmp_path: Path
+    netns_pair: tuple[str, str], tmp_path: Path
 ) -> None:
-    node, pod = namespaces
+    node, pod = netns_pair
     conf = config(tmp_path)
     old_umask = os.umask(0)  # the modes must not come from the caller's umask
     try:
@@ -159,9 +139,9 @@ def test_real_add_writes_private_files_and_del_leaves_nothing(
     ids=["deep", "huge", "traversal", "nul", "not-utf8"],
 )
 def test_real_process_answers_hostile_stdin_in_protocol(
-    namespaces: tuple[str, str], stdin: bytes, code: int, tmp_path: Path
+    netns_pair: tuple[str, str], stdin: bytes, code: int, tmp_path: Path
 ) -> None:
-    node, pod = namespaces
+    node, pod = netns_pair
     # A config that gets as far as the delegate cache keeps it in tmp_path,
     # never in the host's default /var/lib/cni/multus.
     stdin = stdin.replace(b"@CNIDIR@", str(tmp_path / "cache").encode())

@@ -16,6 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+# The protobuf encoder the simulated kubelet (harness) uses to answer.
+from harness.backends.local.devices import field, varint
 from pymultus.cni.errors import CNIError
 from pymultus.podresources import (
     HeaderDecoder,
@@ -27,23 +29,6 @@ from pymultus.podresources import (
 )
 
 grpc = pytest.importorskip("grpc")
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def field(number: int, payload: bytes | str) -> bytes:
-    data = payload.encode() if isinstance(payload, str) else payload
-    return varint(number << 3 | 2) + varint(len(data)) + data
 
 
 def devices_msg(resource: str, ids: list[str]) -> bytes:

@@ -137,16 +137,16 @@ class DevicePlugin:
         for (namespace, name), given in sorted(allocated.items()):
             containers: dict[str, list[bytes]] = {}
             for container, resource, ids in given:
-                entry = _field(1, resource) + b"".join(_field(2, i) for i in ids)
+                entry = field(1, resource) + b"".join(field(2, i) for i in ids)
                 containers.setdefault(container, []).append(entry)
-            body = _field(1, name) + _field(2, namespace)
+            body = field(1, name) + field(2, namespace)
             for container, entries in containers.items():
-                body += _field(3, _field(1, container) + b"".join(_field(2, e) for e in entries))
-            pods.append(_field(1, body))
+                body += field(3, field(1, container) + b"".join(field(2, e) for e in entries))
+            pods.append(field(1, body))
         return b"".join(pods)
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -158,7 +158,7 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _field(number: int, payload: bytes | str) -> bytes:
+def field(number: int, payload: bytes | str) -> bytes:
     """A length-delimited protobuf field (strings and embedded messages)."""
     data = payload.encode() if isinstance(payload, str) else payload
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
+    return varint(number << 3 | 2) + varint(len(data)) + data
