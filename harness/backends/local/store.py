@@ -920,6 +920,17 @@ class WatchEvent:
 Key = tuple[str, str]  # (namespace or "", name)
 
 
+def check_resource_version(rt: ResourceType, name: str, old: Obj, want: Any) -> None:
+    """Optimistic concurrency: a stated resourceVersion must be the stored one (409)."""
+    if want and want != old["metadata"]["resourceVersion"]:
+        raise APIError.conflict(
+            rt,
+            name,
+            "the object has been modified; please apply your changes to the latest "
+            "version and try again",
+        )
+
+
 class Store:
     """Thread-safe in-memory objects with resourceVersions and a watch history.
 
@@ -1360,14 +1371,7 @@ class Store:
             old = self._objects[rt].get(self._key(rt, ns, name))
             if old is None:
                 raise APIError.not_found(rt, name)
-            want = meta.get("resourceVersion")
-            if want and want != old["metadata"]["resourceVersion"]:
-                raise APIError.conflict(
-                    rt,
-                    name,
-                    "the object has been modified; please apply your changes to the latest "
-                    "version and try again",
-                )
+            check_resource_version(rt, name, old, meta.get("resourceVersion"))
             new = self._build_update(rt, old, obj, subresource)
             return self._commit_update(rt, old, new)
 
@@ -1415,14 +1419,7 @@ class Store:
                 raise APIError.invalid(
                     rt, name, [("metadata.name", "Invalid value: field is immutable")]
                 )
-            want = pmeta.get("resourceVersion")
-            if want and want != old["metadata"]["resourceVersion"]:
-                raise APIError.conflict(
-                    rt,
-                    name,
-                    "the object has been modified; please apply your changes to the latest "
-                    "version and try again",
-                )
+            check_resource_version(rt, name, old, pmeta.get("resourceVersion"))
             new = self._build_update(rt, old, patched, subresource)
             return self._commit_update(rt, old, new)
 
