@@ -7,14 +7,12 @@ One one-node cluster per test under a private run root, closed in a
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from harness.backends.local.cluster import LocalCluster
-from harness.backends.local.topology import NETNS_DIR
 from harness.cluster import CNICall
+from tests.integration.clusters import netns_of
 
 pytestmark = [
     pytest.mark.root,
@@ -30,20 +28,9 @@ POD = {
 }
 
 
-def netns_of(cluster_id: str) -> list[str]:
-    return sorted(n for n in os.listdir(NETNS_DIR) if n.startswith(cluster_id + "-"))
-
-
 @pytest.fixture
-def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalCluster]:
-    meta = request.config.getoption("--meta-plugin", default=None)
-    c = LocalCluster(nodes=1, meta_plugin=meta, run_root=str(tmp_path / "run"))
-    c.start()
-    try:
-        yield c
-    finally:
-        c.close()
-        assert netns_of(c.cluster_id) == []
+def cluster(local_cluster: LocalCluster) -> LocalCluster:
+    return local_cluster
 
 
 def test_new_sandbox_add_is_made_and_undone_without_touching_the_kubelet(

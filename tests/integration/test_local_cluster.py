@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from harness.backends.local.owner import READY_PREFIX
 from harness.backends.local.runs import list_runs, select_run, take_down
 from harness.backends.local.topology import NETNS_DIR
 from harness.kubeapi import KubeHTTP
+from tests.integration.clusters import netns_of
 
 pytestmark = [
     pytest.mark.root,
@@ -34,10 +34,6 @@ pytestmark = [
 BROKEN_CONF = {"cniVersion": "1.0.0", "name": "broken", "type": "no-such-plugin"}
 
 
-def netns_of(cluster_id: str) -> list[str]:
-    return sorted(n for n in os.listdir(NETNS_DIR) if n.startswith(cluster_id + "-"))
-
-
 def pod(name: str, node: str | None = None) -> dict[str, object]:
     spec: dict[str, object] = {"containers": [{"name": "main", "image": "busybox"}]}
     if node:
@@ -46,15 +42,8 @@ def pod(name: str, node: str | None = None) -> dict[str, object]:
 
 
 @pytest.fixture
-def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalCluster]:
-    meta = request.config.getoption("--meta-plugin", default=None)
-    c = LocalCluster(nodes=1, meta_plugin=meta, run_root=str(tmp_path / "run"))
-    c.start()
-    try:
-        yield c
-    finally:
-        c.close()
-        assert netns_of(c.cluster_id) == []
+def cluster(local_cluster: LocalCluster) -> LocalCluster:
+    return local_cluster
 
 
 def test_kill_9_of_the_owner_then_down_removes_everything(
