@@ -220,16 +220,14 @@ def delegate_network_config(conf: Mapping[str, Any], source: str) -> NetworkConf
     return load_network_config(dict(conf), source, default_version="0.1.0")
 
 
-def selection_runtime_config(
-    selection: NetworkSelection, conf: Mapping[str, Any], source: str
-) -> dict[str, Any]:
+def selection_runtime_config(selection: NetworkSelection, declared: set[str]) -> dict[str, Any]:
     """runtimeConfig for one annotation element, checked against capabilities.
 
     NPWG v1.3 4.1.2.1.3-4.1.2.1.9: a request for ips/mac/portMappings/bandwidth
     that no plugin of the delegate declares as a capability MUST fail (the
-    reference silently ignores it; see docs/compatibility.md).
+    reference silently ignores it; see docs/compatibility.md). ``declared``:
+    the capabilities the delegate's plugins declare.
     """
-    declared = capabilities(delegate_network_config(conf, source))
     runtime: dict[str, Any] = {}
     for attr, capability in _CAPABILITY_FIELDS:
         value = getattr(selection, attr)
@@ -289,11 +287,14 @@ def build_plan(
                 "the @ifname suffix)",
             )
         used[ifname] = label
+        # Every delegate's config is checked here, before the engine writes its
+        # cache or runs anything: a bad config must not leave state behind.
+        declared = capabilities(delegate_network_config(conf, f"network {label}"))
         runtime: dict[str, Any] = dict(runtime_config) if is_default else {}
         delegate_conf = dict(conf)
         device_id = device_ids.get(position, "") if device_ids else ""
         if selection is not None:
-            runtime.update(selection_runtime_config(selection, conf, f"network {label}"))
+            runtime.update(selection_runtime_config(selection, declared))
             cni_args = dict(selection.cni_args or {})
             if selection.ipam_claim_reference:
                 # NPWG v1.3 4.1.2.1.10: the claim travels to the IPAM plugin in args.cni.

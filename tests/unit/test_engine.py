@@ -201,3 +201,30 @@ def test_uid_mismatch_is_refused(tmp_path: Any) -> None:
         engine.add(request())
     assert err.value.code == 3
     assert executor.calls == []
+
+
+def test_a_bad_delegate_config_fails_before_any_state_is_written(tmp_path: Any) -> None:
+    cache_dir = tmp_path / "cache"
+    cfg = parse_config(
+        {
+            "cniVersion": "1.0.0",
+            "name": "m",
+            "type": "pymultus",
+            "delegates": [{"cniVersion": "1.0.0", "name": "bad", "type": "../../bin/sh"}],
+            "cniDir": str(cache_dir),
+        }
+    )
+    executor = FakeExecutor(str(cache_dir))
+    engine = Engine(
+        cfg=cfg,
+        execute=executor,
+        cache=DelegateCache(str(cache_dir)),
+        kube=None,
+        log=Logger(to_stderr=False),
+    )
+    with pytest.raises(CNIError) as err:
+        engine.add(request())
+    assert err.value.code == 7
+    assert "../../bin/sh" in err.value.msg
+    assert executor.calls == []
+    assert not cache_dir.exists()  # no cache directory, no cache file
