@@ -191,10 +191,14 @@ BUILTIN: dict[str, Profile] = {
                 "daemonSocketDir": "{socketDir}",
             },
             daemon_writes_conf=True,
-            socket_dir="/run/multus",
+            # The DaemonSet's /host/run/multus is the host's /run/multus; the
+            # daemon removes and recreates the directory at start, so it cannot
+            # be a mount point: it lives in the node's run directory (the same
+            # path inside the node and out), and daemonSocketDir above tells the
+            # shim (whose default is /run/multus).
+            socket_dir="{nodeRoot}/run/multus",
             socket_name="multus.sock",
             readiness_path="/healthz",
-            node_mounts=(("run-multus", "/run/multus"),),
         ),
     )
 }
