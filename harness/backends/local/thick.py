@@ -164,9 +164,19 @@ def install(cluster: Any, node: Node, thin_conf: dict[str, Any] | None = None) -
     if profile.daemon_writes_conf:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(conf_path)
-    start_daemon(cluster, node)
+    # Like a DaemonSet pod, a daemon that is running but not ready yet (Multus
+    # waits for its readinessindicatorfile before anything else) does not hold
+    # the node back: the cluster starts, and what the node's runtime does
+    # meanwhile is what a real node does (the config there, if any).
+    ready = start_daemon(cluster, node, unready_ok=True) is not None
+    if not ready:
+        cluster.errors.append(
+            f"{profile.name} daemon on {node.name} running but not ready after "
+            f"{READY_TIMEOUT:.0f} s: {log_tail(node, 500, profile)}"
+        )
     if profile.daemon_writes_conf:
-        wait_for_conf(node, conf_path, profile)
+        if ready:
+            wait_for_conf(node, conf_path, profile)
     else:
         write_file(
             conf_path, json.dumps(shim_config(thin_conf, node, profile, cluster), indent=2), 0o644
@@ -227,12 +237,18 @@ def daemon_env(cluster: Any, node: Node, node_name: str | None = None) -> dict[s
 
 
 def start_daemon(
-    cluster: Any, node: Node, timeout: float = READY_TIMEOUT, node_name: str | None = None
-) -> int:
+    cluster: Any,
+    node: Node,
+    timeout: float = READY_TIMEOUT,
+    node_name: str | None = None,
+    unready_ok: bool = False,
+) -> int | None:
     """Start the node's daemon inside the node; return its pid once it says it is ready.
 
     ``node_name`` overrides the node whose pods the daemon caches (benchmarks
-    bind their pods to a node without a kubelet).
+    bind their pods to a node without a kubelet). Not ready within
+    ``timeout``: killed and TimeoutError, or with ``unready_ok`` left running
+    and None returned. A daemon that exits is a RuntimeError either way.
     """
     profile = _profile(cluster)
     argv = daemon_argv(cluster, node, node_name)
@@ -265,6 +281,8 @@ def start_daemon(
         if http_get(sock, profile.readiness_path)[0] == 200:
             return proc.pid
         if time.monotonic() > deadline:
+            if unready_ok:
+                return None
             stop_daemon(cluster, node, graceful=False)
             raise TimeoutError(
                 f"{profile.name} daemon on {node.name} not ready within {timeout:.0f} s: "
@@ -305,7 +323,9 @@ def kill_daemon(cluster: Any, node: Node) -> int | None:
 
 def restart_daemon(cluster: Any, node: Node, node_name: str | None = None) -> int:
     stop_daemon(cluster, node)
-    return start_daemon(cluster, node, node_name=node_name)
+    pid = start_daemon(cluster, node, node_name=node_name)
+    assert pid is not None  # not unready_ok: a timeout raised
+    return pid
 
 
 def daemon_pid(cluster: Any, node: Node) -> int | None:
