@@ -141,7 +141,9 @@ def decode_object_meta(data: bytes) -> dict[str, Any]:
         elif number == 7 and wire == 0:
             meta["generation"] = _signed(value)
         elif number in (8, 9) and wire == 2:
-            meta["creationTimestamp" if number == 8 else "deletionTimestamp"] = decode_time(value)
+            moment = decode_time(value)
+            if moment is not None:  # unset: absent, as the real server's JSON has it
+                meta["creationTimestamp" if number == 8 else "deletionTimestamp"] = moment
         elif number == 10 and wire == 0:
             meta["deletionGracePeriodSeconds"] = _signed(value)
         elif number in (11, 12) and wire == 2:
