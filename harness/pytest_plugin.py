@@ -83,6 +83,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    check_profile_options(config)
     config.addinivalue_line(
         "markers", "cluster(nodes=1, meta_config=None): shape of the `cluster` fixture"
     )
@@ -109,6 +110,35 @@ def options_from(config: pytest.Config) -> Options:
         daemon=config.getoption("--daemon"),
         shim=config.getoption("--shim"),
     )
+
+
+def check_profile_options(config: pytest.Config) -> None:
+    """A profile that cannot run with the binaries given stops the session at once
+    (pytest's usage error), before any scenario runs; never a substitute."""
+    given = [
+        config.getoption(o, default=None)
+        for o in ("--profile", "--profile-file", "--daemon", "--shim", "--meta-plugin", "--mode")
+    ]
+    if not any(given) or config.getoption("--backend", default="local") != "local":
+        return
+    import sys
+
+    from harness.profiles import ProfileError, resolve_binaries
+
+    options = options_from(config)
+    profile = options.meta_profile()
+    pymultus = None
+    if profile.implementation == "pymultus" and profile.form == "thin" and not options.meta_plugin:
+        from harness.backends.local.cluster import default_meta_plugin
+
+        with contextlib.suppress(FileNotFoundError):
+            pymultus = default_meta_plugin()
+    try:
+        resolve_binaries(
+            profile, options.meta_plugin, options.daemon, options.shim, pymultus, sys.executable
+        )
+    except ProfileError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def scenario_placeholders(config: pytest.Config) -> dict[str, str] | None:
