@@ -89,10 +89,6 @@ class Profile:
             out["daemonConfig"] = self.daemon_config
         return out
 
-    def describe(self) -> dict[str, Any]:
-        """The profile as results and reports show it (JSON-friendly)."""
-        return to_document(self)
-
 
 @dataclass(frozen=True)
 class Binaries:
