@@ -481,14 +481,31 @@ class LocalCluster:
                 if sandbox is not None and sandbox.ready:
                     return PodOutcome(True, seconds=sandbox.timings.get("add", 0.0))
                 failed = None if sandbox is None else sandbox.error or sandbox.previous_error
-                if sandbox is not None and failed is not None:
+                remaining = deadline - time.monotonic()
+                # A failed attempt is reported once the runtime has torn it down
+                # (DEL, namespace removed), as RunPodSandbox returns only then: a
+                # leak check right after sees what the failure left, not the
+                # teardown still in progress.
+                tearing_down = (
+                    sandbox is not None and sandbox.error is not None and self._busy(sandbox.uid)
+                )
+                if sandbox is not None and failed is not None and not (
+                    tearing_down and remaining > 0
+                ):
                     # The first attempt's outcome: a retry in flight does not hide it.
                     err = SandboxError(failed.code, str(failed))
                     return PodOutcome(False, err, sandbox.timings.get("add", 0.0))
-                remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return PodOutcome(False)
                 self.changed.wait(min(remaining, 0.5))
+
+    def _busy(self, uid: str) -> bool:
+        """Whether a kubelet is still working on the pod (setup or its teardown)."""
+        for kubelet in self.kubelets.values():
+            with kubelet.lock:
+                if uid in kubelet.inflight:
+                    return True
+        return False
 
     def delete_pod(self, namespace: str, name: str, timeout: float = 30.0) -> SandboxError | None:
         sandbox = self._sandbox(namespace, name)
