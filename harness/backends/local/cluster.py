@@ -489,8 +489,10 @@ class LocalCluster:
                 tearing_down = (
                     sandbox is not None and sandbox.error is not None and self._busy(sandbox.uid)
                 )
-                if sandbox is not None and failed is not None and not (
-                    tearing_down and remaining > 0
+                if (
+                    sandbox is not None
+                    and failed is not None
+                    and not (tearing_down and remaining > 0)
                 ):
                     # The first attempt's outcome: a retry in flight does not hide it.
                     err = SandboxError(failed.code, str(failed))
