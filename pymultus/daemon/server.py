@@ -37,6 +37,7 @@ from pymultus.cni.errors import (
     CNIError,
 )
 from pymultus.cni.invoke import Executor, ProcessExecutor
+from pymultus.cni.nesting import DELEGATE_MARKER
 from pymultus.cni.request import CNIRequest, parse_config_bytes
 from pymultus.cni.version import check_supported, version_result
 from pymultus.daemon.cache import CachedKube, CacheStats, WatchCache
@@ -93,7 +94,9 @@ class Daemon:
         self.env = dict(os.environ if env is None else env)
         self.log = log or Logger(str(multus_conf.get("logLevel", "")), "", True)
         self.executor_factory = executor_factory or (
-            lambda dirs, env, timeout: ProcessExecutor(dirs, base_env=env, timeout=timeout)
+            lambda dirs, env, timeout: ProcessExecutor(
+                dirs, base_env=env, timeout=timeout, extra_env={DELEGATE_MARKER: "pymultus"}
+            )
         )
         self.metrics = Metrics()
         self.cache_stats = CacheStats()
