@@ -216,7 +216,7 @@ class Engine:
                 moved = {family for family, (index, _) in chosen.items() if index != 0}
                 first = without_default_routes(first, moved)
             # CNI SPEC.md section 4: the result in the version the caller asked for.
-            answer = convert_result(first, self.cfg.cni_version)
+            answer = without_empty_dns(convert_result(first, self.cfg.cni_version))
             self.publish_status(request, pod_id, pod, delegates, results, chosen)
         except CNIError as exc:
             self.log.error(f"finishing ADD failed, rolling back: {exc}")
@@ -804,12 +804,7 @@ class Engine:
         return list(seen.items())
 
     def cache_entries(self) -> list[tuple[str, dict[str, Any]]]:
-        entries = []
-        for container_id in self.cache.container_ids():
-            entry = self.cache.load(container_id)
-            if entry is not None:
-                entries.append((container_id, entry))
-        return entries
+        return self.cache.entries()
 
     # ------------------------------------------------------------------ GC
     def gc(self, request: CNIRequest, valid_attachments: Any) -> None:
@@ -943,6 +938,16 @@ def request_from_cache(
         args=args,
         path=path,
     )
+
+
+def without_empty_dns(result: dict[str, Any]) -> dict[str, Any]:
+    """The ADD answer without an empty ``dns`` (CNI SPEC.md section 4: it is optional).
+
+    Multus's result (CNI types 1.0.0 MarshalJSON) drops an empty ``dns``; so do we.
+    """
+    if result.get("dns") == {}:
+        return {k: v for k, v in result.items() if k != "dns"}
+    return result
 
 
 def without_default_routes(result: dict[str, Any], families: set[int]) -> dict[str, Any]:

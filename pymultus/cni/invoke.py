@@ -23,6 +23,7 @@ from pymultus.cni.errors import (
     TRY_AGAIN_LATER,
     CNIError,
 )
+from pymultus.cni.request import reject_constant
 
 if TYPE_CHECKING:
     from pymultus.cni.request import CNIRequest
@@ -98,7 +99,7 @@ def _evidence(stdout: bytes, stderr: bytes) -> str:
 
 def _decode_object(data: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(data)
+        value = json.loads(data, parse_constant=reject_constant)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
