@@ -132,6 +132,18 @@ class DelegateCache:
             os.unlink(self.path(container_id))
         except FileNotFoundError:
             pass
+        except IsADirectoryError:
+            # Not a file we wrote (issue 15, item 4): an empty directory is
+            # removed so the next ADD of this id can write its cache; a full
+            # one is left alone and reported.
+            try:
+                os.rmdir(self.path(container_id))
+            except OSError as exc:
+                raise CNIError(
+                    IO_FAILURE,
+                    f"the delegate cache path {self.path(container_id)} is a directory",
+                    exc.strerror or "",
+                ) from exc
         except OSError as exc:
             raise CNIError(
                 IO_FAILURE,

@@ -320,6 +320,7 @@ def test_a_directory_at_the_cache_path_does_not_fail_del(
     rc, out = thin_call(monkeypatch, plugins, cni_env("DEL"), conf_for(tmp_path))
     assert rc == 0, out  # was: code 5 forever
     assert plugins.calls == [("DEL", "ptp", "eth0")]
+    assert cache_files(tmp_path) == []  # an empty planted directory is removed
 
 
 def test_check_of_a_cache_of_the_wrong_shape_is_a_cni_error(
