@@ -661,9 +661,3 @@ def test_method_not_allowed(http: HTTP, method: str, path: str) -> None:
     status, body = http(method, path, pod("a"), ctype="application/merge-patch+json"
                         if method == "PATCH" else "application/json")  # fmt: skip
     assert status == 405 and body["reason"] == "MethodNotAllowed"
-
-
-def test_dry_run_is_refused_rather_than_applied(http: HTTP) -> None:
-    status, body = http("POST", f"{POD_PATH}?dryRun=All", pod("a"))
-    assert status == 400 and "dryRun" in body["message"]
-    assert http("GET", f"{POD_PATH}/a")[0] == 404

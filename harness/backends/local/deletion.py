@@ -52,6 +52,7 @@ class Deletions(ObjectTable):
         *,
         grace_period_seconds: int | None = None,
         preconditions: Mapping[str, str] | None = None,
+        dry_run: bool = False,
     ) -> tuple[Obj, bool]:
         ns = self._ns_for(rt, namespace)
         with self._lock:
@@ -78,11 +79,30 @@ class Deletions(ObjectTable):
                     f"{pre['resourceVersion']}, ResourceVersion in object meta: "
                     f"{old['metadata']['resourceVersion']}",
                 )
+            if dry_run:
+                return self._dry_run_delete(rt, old, grace_period_seconds)
             if rt is NAMESPACES:
                 return self._delete_namespace(name, old), name not in (
                     k[1] for k in self._objects[NAMESPACES]
                 )
             return self._delete_locked(rt, key, old, grace_period_seconds)
+
+    def _dry_run_delete(self, rt: ResourceType, old: Obj, grace: int | None) -> tuple[Obj, bool]:
+        """What a delete would answer (dryRun=All), changing nothing."""
+        if rt is NAMESPACES and old["metadata"]["name"] in PROTECTED_NAMESPACES:
+            raise APIError.forbidden(
+                NAMESPACES, old["metadata"]["name"], "this namespace may not be deleted"
+            )
+        pending = (
+            rt is NAMESPACES
+            or bool(old["metadata"].get("finalizers"))
+            or (rt is PODS and grace != 0 and self._pod_needs_graceful_delete(old))
+        )
+        if not pending:
+            return old, True
+        new = clone(old)
+        new["metadata"].setdefault("deletionTimestamp", rfc3339(self._clock()))
+        return new, False
 
     def _delete_locked(
         self, rt: ResourceType, key: Key, old: Obj, grace: int | None

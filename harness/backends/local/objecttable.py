@@ -12,9 +12,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from harness.backends.local.apierrors import APIError, Obj, clone
+from harness.backends.local import managedfields
+from harness.backends.local.apierrors import APIError, Obj, clone, rfc3339
 from harness.backends.local.resources import (
     CRDS,
     NAMESPACES,
@@ -29,6 +31,19 @@ from harness.backends.local.watchhub import Entry, WatchHub
 
 T = TypeVar("T")
 Key = tuple[str, str]  # (namespace or "", name)
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """How a write is made: who makes it (field ownership), whether for real."""
+
+    manager: str | None = None  # the field manager; None: ownership is not recorded
+    dry_run: bool = False  # dryRun=All: validate and answer, store nothing
+    subresource: str | None = None
+    applied: bool = False  # server-side apply computed managedFields already
+
+
+NO_OPTIONS = WriteOptions()
 
 
 def check_resource_version(rt: ResourceType, name: str, old: Obj, want: Any) -> None:
@@ -172,8 +187,11 @@ class ObjectTable:
 
     def _crd_changed(self, type_: str, crd: Obj, old: Obj | None) -> None:
         """Serve (or stop serving) the resources a CRD defines, as apiextensions does."""
-        before = types_from_crd(old) if old is not None else []
-        after = types_from_crd(crd) if type_ != "DELETED" else []
+        if type_ == "DELETED":
+            before, after = types_from_crd(crd), []
+        else:
+            before = types_from_crd(old) if old is not None else []
+            after = types_from_crd(crd)
         for rt in before:
             if rt not in after:
                 self.registry.remove(rt)
@@ -198,11 +216,33 @@ class ObjectTable:
                 group=rt.group,
             )
 
-    def _commit_update(self, rt: ResourceType, old: Obj, new: Obj) -> Obj:
-        """Store ``new`` unless it equals ``old``; delete if its last finalizer went away."""
-        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+    def _commit_update(
+        self, rt: ResourceType, old: Obj, new: Obj, opts: WriteOptions = NO_OPTIONS
+    ) -> Obj:
+        """Store ``new`` unless it equals ``old``; delete if its last finalizer went away.
+
+        Field ownership is recorded for ``opts.manager``; ``opts.dry_run``
+        returns what would be stored and changes nothing.
+        """
+        meta = new["metadata"]
+        meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+        applied_fields = meta.pop("managedFields", None) if opts.applied else None
+        if "managedFields" in old["metadata"]:
+            meta["managedFields"] = old["metadata"]["managedFields"]
+        else:
+            meta.pop("managedFields", None)
         if new == old:
             return old
+        if applied_fields is not None:
+            meta["managedFields"] = applied_fields
+        elif opts.manager:
+            meta["managedFields"] = managedfields.record_update(
+                old, new, opts.manager, rt.api_version, rfc3339(self._clock()), opts.subresource
+            )
+        if not meta.get("managedFields"):
+            meta.pop("managedFields", None)
+        if opts.dry_run:
+            return new
         spec_changed = any(
             new.get(k) != old.get(k)
             for k in set(new) | set(old)
@@ -211,7 +251,6 @@ class ObjectTable:
         if spec_changed:
             new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         key = self._key(rt, new["metadata"].get("namespace"), new["metadata"]["name"])
-        meta = new["metadata"]
         if (
             meta.get("deletionTimestamp")
             and not meta.get("finalizers")

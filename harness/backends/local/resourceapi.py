@@ -13,18 +13,15 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from typing import Any
 
-from harness.backends.local import discovery
-from harness.backends.local.apierrors import APIError, Obj, clone
-from harness.backends.local.patches import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
+from harness.backends.local import discovery, resourcewrites
+from harness.backends.local.apierrors import APIError, Obj
 from harness.backends.local.resources import PODS, ResourceType
 from harness.backends.local.routes import (
     Call,
     Done,
     ResourceRoute,
     json_bytes,
-    method_not_allowed,
     not_found,
 )
 from harness.backends.local.tables import table_for, wants_table
@@ -127,93 +124,11 @@ def _parse_resource_path(call: Call, group: str, version: str, rest: list[str]) 
     return ResourceRoute(rt, namespace, name, sub, legacy_watch)
 
 
-def _decode_body(call: Call, method: str, body: bytes) -> tuple[Any, str]:
-    ctype = (call.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    if ctype == _PROTOBUF:
-        if method not in ("POST", "PUT"):
-            raise APIError(
-                415,
-                "UnsupportedMediaType",
-                f"{_PROTOBUF} is accepted for create and update only",
-            )
-        from harness.backends.local import protobuf
-
-        try:
-            return protobuf.decode_body(body), ctype
-        except protobuf.ProtobufError as exc:
-            raise APIError.bad_request(f"the protobuf body could not be decoded: {exc}") from exc
-    if method == "PATCH":
-        if ctype == "application/apply-patch+yaml":
-            raise APIError(
-                415,
-                "UnsupportedMediaType",
-                "server-side apply is not supported by the embedded API server: use "
-                "kubectl apply without --server-side",
-            )
-        if ctype not in (MERGE_PATCH, STRATEGIC_MERGE_PATCH, JSON_PATCH):
-            raise APIError(
-                415,
-                "UnsupportedMediaType",
-                f"the body of the request was in an unknown format ({ctype or 'none'}) - "
-                f"accepted media types include: {JSON_PATCH}, {MERGE_PATCH}, "
-                f"{STRATEGIC_MERGE_PATCH}",
-            )
-    elif ctype not in ("", "application/json", "*/*", "application/yaml", "text/plain"):
-        raise APIError(
-            415,
-            "UnsupportedMediaType",
-            f"the body of the request was in an unknown format ({ctype}) - accepted media "
-            "types include: application/json, application/yaml",
-        )
-    if not body.strip():
-        return None, ctype
-    if ctype == "application/yaml":
-        import yaml  # the harness may use PyYAML; only loaded for YAML bodies
-
-        try:
-            return yaml.safe_load(body), ctype
-        except yaml.YAMLError as exc:
-            raise APIError.bad_request(f"the body is not valid YAML: {exc}") from exc
-    try:
-        return json.loads(body), ctype
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise APIError.bad_request(
-            f"the body of the request could not be decoded as JSON: {exc}"
-        ) from exc
-
-
-def _apply_partial(
-    call: Call, method: str, rt: ResourceType, ns: str | None, name: str | None, data: Obj
-) -> Obj:
-    """An update of which only metadata was decoded from protobuf, applied
-    onto the stored object: its labels, annotations, owner references,
-    finalizers and resourceVersion (the precondition) replace the stored
-    ones; spec and status stay as stored."""
-    if method != "PUT" or name is None:
-        raise APIError(
-            415,
-            "UnsupportedMediaType",
-            f"only metadata of {data.get('kind')} objects is decoded from {_PROTOBUF}: "
-            "it can update an object, not create one; send application/json",
-        )
-    current = clone(call.store.get_raw(rt, name, ns))
-    meta = current.setdefault("metadata", {})
-    incoming = data.get("metadata") or {}
-    for key in ("labels", "annotations", "ownerReferences", "finalizers", "resourceVersion"):
-        if key in incoming:
-            meta[key] = incoming[key]
-        else:
-            meta.pop(key, None)
-    return current
-
-
 def _serve_resource(
     call: Call, method: str, route: ResourceRoute, query: dict[str, str], body: bytes
 ) -> None:
     store = call.store
-    rt, ns, name, sub = route.rt, route.namespace, route.name, route.subresource
-    if method != "GET" and query.get("dryRun"):
-        raise APIError.bad_request("dryRun is not supported by the embedded API server")
+    rt, ns, name, _sub = route.rt, route.namespace, route.name, route.subresource
     watch = route.legacy_watch or query.get("watch", "").lower() in ("true", "1")
     if method in ("GET", "HEAD"):
         if name is not None and not watch:
@@ -230,61 +145,7 @@ def _serve_resource(
             call.verb = "list"
             _serve_list(call, rt, ns, query, field_selector)
         return
-    data, ctype = _decode_body(call, method, body)
-    if isinstance(data, dict) and data.pop(_PROTOBUF_PARTIAL, False):
-        data = _apply_partial(call, method, rt, ns, name, data)
-    if method == "POST":
-        if name is None:
-            call.verb = "create"
-            if not isinstance(data, dict):
-                raise APIError.bad_request(f"the body must be a {rt.kind} object")
-            if ns is None and rt.namespaced:
-                raise method_not_allowed(method)
-            send_object(call, 201, store.create(rt, data, ns))
-        elif sub == "binding":
-            call.verb = "create"
-            target = (data or {}).get("target") or {}
-            node = target.get("name") if isinstance(target, dict) else None
-            if not node:
-                raise APIError.bad_request("a Binding needs target.name (the node)")
-            assert ns is not None
-            store.bind_pod(ns, name, node)
-            call.send_json(
-                201,
-                {
-                    "kind": "Status",
-                    "apiVersion": "v1",
-                    "metadata": {},
-                    "status": "Success",
-                    "code": 201,
-                },
-            )
-        else:
-            raise method_not_allowed(method)
-        return
-    if name is None and method != "DELETE":
-        raise method_not_allowed(method)
-    if method == "PUT":
-        call.verb = "update"
-        if sub == "binding":
-            raise method_not_allowed(method)
-        if not isinstance(data, dict):
-            raise APIError.bad_request(f"the body must be a {rt.kind} object")
-        send_object(call, 200, store.update_raw(rt, data, ns, name=name, subresource=sub))
-        return
-    if method == "PATCH":
-        call.verb = "patch"
-        if sub == "binding":
-            raise method_not_allowed(method)
-        assert name is not None
-        if data is None:
-            raise APIError.bad_request("the patch body is empty")
-        send_object(call, 200, store.patch_raw(rt, name, data, ctype, ns, subresource=sub))
-        return
-    if method == "DELETE":
-        _serve_delete(call, rt, ns, name, sub, query, data)
-        return
-    raise method_not_allowed(method)
+    resourcewrites.serve_write(call, route)
 
 
 def send_object(call: Call, code: int, obj: Obj) -> None:
@@ -300,68 +161,6 @@ def send_object(call: Call, code: int, obj: Obj) -> None:
 
 def include_object(call: Call) -> str:
     return call.query.get("includeObject") or "Metadata"
-
-
-def _serve_delete(
-    call: Call,
-    rt: ResourceType,
-    ns: str | None,
-    name: str | None,
-    sub: str | None,
-    query: dict[str, str],
-    data: Any,
-) -> None:
-    store = call.store
-    opts = data if isinstance(data, dict) else {}
-    grace_raw = query.get("gracePeriodSeconds", opts.get("gracePeriodSeconds"))
-    grace: int | None = None
-    if grace_raw not in (None, ""):
-        try:
-            grace = int(grace_raw)
-        except (TypeError, ValueError) as exc:
-            raise APIError.bad_request(f"invalid gracePeriodSeconds {grace_raw!r}") from exc
-    if sub is not None:
-        raise method_not_allowed("DELETE")
-    if name is None:
-        call.verb = "deletecollection"
-        items = store.delete_collection(
-            rt,
-            ns,
-            label_selector=query.get("labelSelector"),
-            field_selector=query.get("fieldSelector"),
-            grace_period_seconds=grace,
-        )
-        call.send_json(
-            200,
-            {
-                "kind": rt.list_kind,
-                "apiVersion": rt.api_version,
-                "metadata": {"resourceVersion": store.resource_version},
-                "items": items,
-            },
-        )
-        return
-    call.verb = "delete"
-    pre = opts.get("preconditions") if isinstance(opts.get("preconditions"), dict) else None
-    obj, removed = store.delete_raw(rt, name, ns, grace_period_seconds=grace, preconditions=pre)
-    if rt.return_deleted_object or not removed:
-        send_object(call, 200, obj)
-        return
-    call.send_json(
-        200,
-        {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Success",
-            "details": {
-                "name": name,
-                "group": rt.group,
-                "kind": rt.plural,
-                "uid": obj["metadata"].get("uid", ""),
-            },
-        },
-    )
 
 
 def _serve_list(

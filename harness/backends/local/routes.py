@@ -37,7 +37,11 @@ if TYPE_CHECKING:
     from harness.backends.local.store import Store
 
 # Modules whose ``register(routes)`` builds the default routes, in order.
-ROUTE_MODULES: tuple[str, ...] = ("harness.backends.local.discovery",)
+ROUTE_MODULES: tuple[str, ...] = (
+    "harness.backends.local.discovery",
+    "harness.backends.local.openapi",
+    "harness.backends.local.reviews",
+)
 
 
 class Done(Exception):
@@ -237,9 +241,9 @@ class Routes:
         return [r for r in self.subresources if (r.group, r.resource) == (rt.group, rt.plural)]
 
 
-def default_routes(modules: tuple[str, ...] = ROUTE_MODULES) -> Routes:
-    """A registry filled by every module's ``register``."""
+def default_routes(modules: tuple[str, ...] | None = None) -> Routes:
+    """A registry filled by every module's ``register`` (default: :data:`ROUTE_MODULES`)."""
     routes = Routes()
-    for name in modules:
+    for name in ROUTE_MODULES if modules is None else modules:
         importlib.import_module(name).register(routes)
     return routes

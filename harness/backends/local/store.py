@@ -31,12 +31,13 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
-from harness.backends.local import strategies
+from harness.backends.local import managedfields, strategies
 from harness.backends.local.apierrors import APIError, Obj, clone, rfc3339
 from harness.backends.local.deletion import Deletions
-from harness.backends.local.objecttable import check_resource_version
+from harness.backends.local.objecttable import NO_OPTIONS, WriteOptions, check_resource_version
 from harness.backends.local.patches import apply_patch
 from harness.backends.local.resources import (
     CRDS,
@@ -71,7 +72,13 @@ class Store(Deletions):
             self.create(NAMESPACES, {"metadata": {"name": ns}})
         self.create(CRDS, nad_crd_manifest())
 
-    def create(self, resource: str | ResourceType, obj: Obj, namespace: str | None = None) -> Obj:
+    def create(
+        self,
+        resource: str | ResourceType,
+        obj: Obj,
+        namespace: str | None = None,
+        opts: WriteOptions = NO_OPTIONS,
+    ) -> Obj:
         """POST: a new object (409 AlreadyExists if taken; ``generateName`` honoured)."""
         rt = self.resolve(resource)
         if not isinstance(obj, dict):
@@ -130,6 +137,14 @@ class Store(Deletions):
             meta["creationTimestamp"] = rfc3339(now)
             meta["generation"] = 1
             strategies.prepare_create(rt, obj, name)
+            if not opts.applied:
+                meta.pop("managedFields", None)
+                if opts.manager:
+                    meta["managedFields"] = managedfields.record_update(
+                        None, obj, opts.manager, rt.api_version, rfc3339(now)
+                    )
+            if opts.dry_run:
+                return clone(strategies.ordered(rt, obj))
             meta["resourceVersion"] = self._next_rv()
             stored = strategies.ordered(rt, obj)
             self._objects[rt][key] = stored
@@ -160,6 +175,7 @@ class Store(Deletions):
         *,
         name: str | None = None,
         subresource: str | None = None,
+        opts: WriteOptions = NO_OPTIONS,
     ) -> Obj:
         if not isinstance(obj, dict):
             raise APIError.bad_request(f"a {rt.kind} must be a JSON object")
@@ -187,7 +203,7 @@ class Store(Deletions):
                 raise APIError.not_found(rt, name)
             check_resource_version(rt, name, old, meta.get("resourceVersion"))
             new = strategies.build_update(rt, old, obj, subresource)
-            return self._commit_update(rt, old, new)
+            return self._commit_update(rt, old, new, replace(opts, subresource=subresource))
 
     def patch(
         self,
@@ -215,6 +231,7 @@ class Store(Deletions):
         namespace: str | None,
         *,
         subresource: str | None = None,
+        opts: WriteOptions = NO_OPTIONS,
     ) -> Obj:
         ns = self._ns_for(rt, namespace)
         patch = clone(patch)
@@ -235,7 +252,59 @@ class Store(Deletions):
                 )
             check_resource_version(rt, name, old, pmeta.get("resourceVersion"))
             new = strategies.build_update(rt, old, patched, subresource)
-            return self._commit_update(rt, old, new)
+            return self._commit_update(rt, old, new, replace(opts, subresource=subresource))
+
+    def apply_raw(
+        self,
+        rt: ResourceType,
+        name: str,
+        config: Any,
+        namespace: str | None,
+        *,
+        force: bool = False,
+        subresource: str | None = None,
+        opts: WriteOptions = NO_OPTIONS,
+    ) -> tuple[Obj, bool]:
+        """Server-side apply of ``config`` by ``opts.manager``: ``(object, created)``."""
+        if not isinstance(config, dict):
+            raise APIError.bad_request(f"an applied configuration must be a {rt.kind} object")
+        if not opts.manager:
+            raise APIError.bad_request(
+                "PATCH with application/apply-patch+yaml requires fieldManager to be set"
+            )
+        if not config.get("apiVersion") or not config.get("kind"):
+            raise APIError.bad_request(
+                f"an applied {rt.kind} must set apiVersion and kind (server-side apply)"
+            )
+        strategies.check_type(rt, config)
+        cmeta = meta_of(config)
+        if cmeta.get("name", name) != name:
+            raise APIError.bad_request(
+                f"the name of the object ({cmeta.get('name')}) does not match the name on "
+                f"the URL ({name})"
+            )
+        ns = self._ns_for(rt, namespace)
+        now = rfc3339(self._clock())
+        with self._lock:
+            old = self._objects[rt].get(self._key(rt, ns, name))
+            if old is None:
+                if subresource is not None:
+                    raise APIError.not_found(rt, name)
+                obj = clone(config)
+                meta_of(obj)["name"] = name
+                meta_of(obj)["managedFields"] = managedfields.record_update(
+                    None, obj, opts.manager, rt.api_version, now, None, "Apply",
+                    managedfields.field_set(config),
+                )  # fmt: skip
+                return self.create(rt, obj, ns, replace(opts, applied=True)), True
+            check_resource_version(rt, name, old, cmeta.get("resourceVersion"))
+            merged = managedfields.apply(rt, old, config, opts.manager, force, now, subresource)
+            new = strategies.build_update(rt, old, merged, subresource)
+            new["metadata"]["managedFields"] = merged["metadata"]["managedFields"]
+            done = self._commit_update(
+                rt, old, new, replace(opts, subresource=subresource, applied=True)
+            )
+            return done, False
 
     def bind_pod(self, namespace: str, name: str, node: str) -> Obj:
         """The ``pods/binding`` subresource: set ``spec.nodeName`` once (scheduler's job)."""

@@ -91,16 +91,21 @@ def prepare_create(rt: ResourceType, obj: Obj, name: str) -> None:
         spec = obj.get("spec")
         _validate_pod_spec(name, spec)
         assert isinstance(spec, dict)
-        spec.setdefault("restartPolicy", "Always")
-        spec.setdefault("terminationGracePeriodSeconds", 30)
-        spec.setdefault("dnsPolicy", "ClusterFirst")
-        spec.setdefault("schedulerName", "default-scheduler")
+        default_pod_spec(spec)
         obj["status"] = {"phase": "Pending"}
     elif rt is NAMESPACES:
         obj["spec"] = {"finalizers": ["kubernetes"]}
         obj["status"] = {"phase": "Active"}
     elif rt == NADS:
         _validate_nad(name, obj)
+
+
+def default_pod_spec(spec: Obj) -> None:
+    """The defaults the real API fills in on every write (create and update alike)."""
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
 
 
 def _validate_pod_spec(name: str, spec: Any) -> None:
@@ -193,6 +198,8 @@ def build_update(rt: ResourceType, old: Obj, incoming: Obj, subresource: str | N
         new["spec"] = old.get("spec", {})
     if rt is PODS:
         _validate_pod_spec(name, new.get("spec"))
+        new["spec"] = dict(new["spec"])
+        default_pod_spec(new["spec"])
         if _pod_spec_fixed_part(new.get("spec")) != _pod_spec_fixed_part(old.get("spec")):
             raise APIError.invalid(
                 PODS,
