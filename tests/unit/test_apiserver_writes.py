@@ -115,7 +115,11 @@ def test_apply_creates_then_conflicts_then_forces(http: HTTP) -> None:
         "field": ".spec.config",
     }
     # The same value is shared ownership, not a conflict.
-    assert http("PATCH", f"{NAD_PATH}/n?fieldManager=bob", cfg, ctype=APPLY)[0] == 200
+    status, shared = http("PATCH", f"{NAD_PATH}/n?fieldManager=bob", cfg, ctype=APPLY)
+    assert status == 200
+    assert {e["manager"] for e in shared["metadata"]["managedFields"]} == {"alice", "bob"}
+    again = http("PATCH", f"{NAD_PATH}/n?fieldManager=bob", cfg, ctype=APPLY)[1]
+    assert again["metadata"]["resourceVersion"] == shared["metadata"]["resourceVersion"]
     status, body = http(
         "PATCH", f"{NAD_PATH}/n?fieldManager=bob&force=true", nad("n", "two"), ctype=APPLY
     )
