@@ -248,3 +248,22 @@ def test_watch_from_a_compacted_version_is_410_gone(server: APIServer) -> None:
     assert events[0].raw["code"] == 410 and events[0].raw["reason"] == "Expired"
     current = server.store.resource_version
     assert list(server.store.watch("pods", resource_version=current, timeout=0.2)) == []
+
+
+def test_scale_subresource_reads_and_writes_replicas(http: HTTP) -> None:
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    deploy = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {}},
+    }
+    assert http("POST", path, deploy)[0] == 201
+    status, scale = http("GET", f"{path}/web/scale")
+    assert status == 200 and scale["kind"] == "Scale" and scale["spec"]["replicas"] == 1
+    assert scale["status"]["selector"] == "app=web"
+    status, scale = http("PATCH", f"{path}/web/scale", {"spec": {"replicas": 3}}, ctype=MERGE)
+    assert status == 200 and scale["spec"]["replicas"] == 3
+    assert http("GET", f"{path}/web")[1]["spec"]["replicas"] == 3
+    bad = http("PATCH", f"{path}/web/scale", {"spec": {"replicas": -1}}, ctype=MERGE)
+    assert bad[0] == 422
