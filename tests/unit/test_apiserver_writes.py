@@ -267,3 +267,18 @@ def test_scale_subresource_reads_and_writes_replicas(http: HTTP) -> None:
     assert http("GET", f"{path}/web")[1]["spec"]["replicas"] == 3
     bad = http("PATCH", f"{path}/web/scale", {"spec": {"replicas": -1}}, ctype=MERGE)
     assert bad[0] == 422
+
+
+def test_services_get_a_stable_cluster_ip(http: HTTP) -> None:
+    path = "/api/v1/namespaces/default/services"
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+           "spec": {"ports": [{"port": 53, "protocol": "UDP"}]}}  # fmt: skip
+    status, made = http("POST", path, svc)
+    assert status == 201 and made["spec"]["type"] == "ClusterIP"
+    ip = made["spec"]["clusterIP"]
+    assert ip.startswith("10.") and made["spec"]["clusterIPs"] == [ip]
+    assert made["spec"]["ports"][0]["targetPort"] == 53
+    replaced = dict(
+        svc, metadata={"name": "s", "resourceVersion": made["metadata"]["resourceVersion"]}
+    )
+    assert http("PUT", f"{path}/s", replaced)[1]["spec"]["clusterIP"] == ip
