@@ -291,6 +291,8 @@ def test_events_are_counted_and_deletes_are_killing(env: dict[str, str]) -> None
         message = repeated[0]["message"]
         assert "macvlan: macvlan:" not in message and "pymultus: pymultus:" not in message
         assert "default/broken-conf (net1)" in message
+        adds = [e["message"] for e in items if e["reason"] == "FailedCreatePodSandBox"]
+        assert adds and all("(master eth9)" in m for m in adds), adds  # the interface at fault
 
         kubectl(env, "apply", "-f", "-", stdin=SAMPLEPOD.format(networks="'[]'")
                 .replace("name: samplepod", "name: stopping", 1))  # fmt: skip
