@@ -1063,4 +1063,3 @@ def host_link_hint(conf: dict[str, Any]) -> str:
                 if isinstance(plugin.get(key), str) and plugin[key]:
                     return f" ({key} {plugin[key]})"
     return ""
-
