@@ -282,3 +282,16 @@ def test_services_get_a_stable_cluster_ip(http: HTTP) -> None:
         svc, metadata={"name": "s", "resourceVersion": made["metadata"]["resourceVersion"]}
     )
     assert http("PUT", f"{path}/s", replaced)[1]["spec"]["clusterIP"] == ip
+
+
+def test_custom_resources_are_pruned_of_unknown_fields(http: HTTP) -> None:
+    extra = nad("n")
+    extra["spec"]["confg"] = "typo"
+    extra["status"] = {"x": 1}
+    status, made = http("POST", NAD_PATH, extra)
+    assert status == 201 and made["spec"] == {"config": nad("n")["spec"]["config"]}
+    assert "status" not in made
+    status, warned = http(
+        "PATCH", f"{NAD_PATH}/n?fieldValidation=Warn", {"spec": {"other": 1}}, ctype=MERGE
+    )
+    assert status == 200 and "other" not in warned["spec"]
