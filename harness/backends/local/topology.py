@@ -21,6 +21,7 @@ directory, so :func:`destroy_run_dir` can remove it after a crash too.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import os
@@ -389,7 +390,10 @@ def load_state(run_dir: str) -> State | None:
             data: dict[str, Any] = json.load(f)
     except (OSError, ValueError):
         return None
-    return State(**data)
+    # Another harness version (a parallel run from another checkout) may record
+    # more fields: keep the ones this version knows instead of crashing its cleanup.
+    known = {f.name for f in dataclasses.fields(State)}
+    return State(**{k: v for k, v in data.items() if k in known})
 
 
 def destroy_run_dir(run_dir: str) -> None:
