@@ -131,6 +131,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if getattr(args, "dry_run", False):
         return print_plan(options)
+    reason = unavailable_reason(options)
+    if reason:
+        # Not root, no CNI plugins, a missing tool: an error, never a run of skips.
+        print(f"harness run: backend {options.backend} cannot run here: {reason}", file=sys.stderr)
+        return 2
     results = execute(scenarios, options)
     if results:
         print_table(results)

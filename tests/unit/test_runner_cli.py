@@ -74,3 +74,43 @@ def test_validate_prints_ok_and_file_line_errors(
     assert code == 1
     assert f"ok    {good}  (g)" in out
     assert f"error {bad}:5: pods/0/name: 'Bad_Name' does not match" in out
+
+
+# ------------------------------------------------- honest errors, never skips
+def test_a_backend_that_cannot_run_here_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import main
+
+    scenario_file = tmp_path / "s.yaml"
+    scenario_file.write_text("name: s\nclass: spec\n")
+    missing = str(tmp_path / "no-cni-bin")
+    code = main(["run", str(scenario_file), "--cni-bin-dir", missing])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"cannot run here: no CNI plugins in {missing}" in err or "needs root" in err
+
+
+def test_an_unknown_backend_exits_non_zero() -> None:
+    from harness.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--backend", "kindd"])
+    assert info.value.code == 2
+
+
+def test_a_typo_in_pytests_backend_is_a_usage_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--backend", "lcoal"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 4, proc.stdout + proc.stderr  # pytest's usage-error exit code
+    assert "--backend 'lcoal': unknown backend" in proc.stderr
