@@ -211,3 +211,40 @@ class ProcessExecutor:
         if invocation.exit_code != 0:
             raise decode_error(invocation)
         return decode_result(invocation)
+
+
+def exec_plugin(
+    path: str,
+    command: str,
+    conf: dict[str, Any],
+    env: Mapping[str, str],
+    timeout: float = DEFAULT_TIMEOUT,
+    argv_prefix: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Run one binary with ``conf`` on stdin and ``env`` as is: its decoded stdout.
+
+    A timeout raises CNIError with "did not finish within" in its message.
+    """
+    stdin = json.dumps(conf).encode()
+    code, out, err, started, seconds = run_binary(path, stdin, env, timeout, argv_prefix)
+    invocation = Invocation(
+        plugin=os.path.basename(path),
+        path=path,
+        command=command,
+        env=tuple(sorted((k, v) for k, v in env.items() if k.startswith("CNI_"))),
+        stdin=stdin,
+        stdout=out,
+        stderr=err,
+        exit_code=code,
+        started=started,
+        seconds=seconds,
+    )
+    if code == -1:
+        raise CNIError(
+            RUNTIME_FAILURE,
+            f"plugin {invocation.plugin} {command} did not finish within {timeout:.1f} s",
+            stdout=out,
+        )
+    if code != 0:
+        raise decode_error(invocation)
+    return decode_result(invocation)

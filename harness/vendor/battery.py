@@ -31,7 +31,7 @@ from harness.vendor.sandbox import (
     Unsupported,
     binary_problem,
 )
-from pymultus.cni.errors import CNIError
+from harness.cniruntime.errors import CNIError
 
 DEFAULT_TIMEOUT = 20.0
 DELEGATE_CHECK = "delegate"
