@@ -114,6 +114,7 @@ class Kubelet:
         # runtime, a CRI-backed PodNetwork when a real runtime runs the node.
         self.runtime = NodeRuntime(node)
         self.cache = self.runtime.cache
+        self.wiretap_record = self.runtime.wiretap_record  # harness.wiretap.collect reads it
         self.network: PodNetwork = network or SimulatedPodNetwork(self.runtime, topology)
         self.errors: list[str] = []  # unexpected failures of the kubelet itself
         # The last torn-down sandbox of each pod (namespace/name) with its pod
@@ -122,6 +123,7 @@ class Kubelet:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        self.runtime.wrap()  # every CNI call on the node is recorded from now on
         self.thread = threading.Thread(
             target=self._watch_loop, name=f"kubelet-{self.node.name}", daemon=True
         )

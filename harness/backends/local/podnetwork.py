@@ -36,6 +36,8 @@ from harness.cniruntime.config import NetworkConfigList, first_config
 from harness.cniruntime.errors import CNIError
 from harness.cniruntime.invoke import Invocation, ProcessExecutor
 from harness.cniruntime.request import CNIRequest, containerd_args
+from harness.wiretap import collect as wiretap
+from harness.wiretap.install import record_path, wrap_bin_dir
 
 NODE_BIN_DIR = "/opt/cni/bin"
 NODE_CONF_DIR = "/etc/cni/net.d"
@@ -109,9 +111,20 @@ class NodeRuntime:
         self.cache = ResultCache(node.host_path(NODE_CACHE_DIR))
         self.on_call = on_call
         self.timeout = timeout
+        self.tap = wiretap.enabled()
+        bin_dir = node.host_path(NODE_BIN_DIR)
+        #: The node's wiretap record (harness.wiretap), "" without the wiretap.
+        self.wiretap_record = record_path(bin_dir) if self.tap else ""
+
+    def wrap(self) -> None:
+        """Put the wiretap in front of every binary of the node's bin dir (again:
+        an installer may have put a new binary there meanwhile)."""
+        if self.tap:
+            wrap_bin_dir(self.node.host_path(NODE_BIN_DIR))
 
     def executor(self) -> ProcessExecutor:
         """Plugins run inside the node (its network and mount namespaces)."""
+        self.wrap()
         return ProcessExecutor(
             [self.node.host_path(NODE_BIN_DIR)],
             base_env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")},
@@ -167,6 +180,8 @@ class NodeRuntime:
             request = request.with_(netns=netns)
         cached = self.cache.load(network, sandbox.container_id, POD_IFNAME)
         ops.del_list(ncl, request, runtime_config(pod), cached, self.executor())
+        # libcni forgets the result once DEL succeeded: a second DEL has no prevResult.
+        self.cache.remove(network, sandbox.container_id, POD_IFNAME)
 
 
 class SimulatedPodNetwork:
