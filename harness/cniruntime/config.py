@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +123,7 @@ def first_config(conf_dir: str, shown_dir: str = "") -> NetworkConfigList:
 def plugin_conf(
     ncl: NetworkConfigList,
     plugin: dict[str, Any],
-    runtime_config: dict[str, Any],
+    runtime_config: Mapping[str, Any],
     prev_result: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The execution configuration of one plugin of the list.

@@ -9,6 +9,7 @@ the result is returned decoded but never converted between versions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -57,9 +58,7 @@ def find_plugin(plugin_type: str, dirs: Sequence[str]) -> str:
         candidate = os.path.join(directory, plugin_type)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-    raise CNIError(
-        RUNTIME_FAILURE, f'failed to find plugin "{plugin_type}" in path {list(dirs)}'
-    )
+    raise CNIError(RUNTIME_FAILURE, f'failed to find plugin "{plugin_type}" in path {list(dirs)}')
 
 
 def excerpt(data: bytes) -> str:
@@ -139,10 +138,8 @@ def run_binary(
         out, err = proc.communicate(stdin, timeout=timeout)
         code = proc.returncode
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         out, err = proc.communicate()
         code = -1
     return code, out, err, started, time.monotonic() - t0

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.cniruntime.config import NetworkConfigList, plugin_conf
@@ -26,7 +26,7 @@ VALID_ATTACHMENTS_KEY = "cni.dev/valid-attachments"
 def add_list(
     ncl: NetworkConfigList,
     request: CNIRequest,
-    runtime_config: dict[str, Any],
+    runtime_config: Mapping[str, Any],
     execute: Executor,
 ) -> dict[str, Any]:
     prev: dict[str, Any] | None = None
@@ -39,7 +39,7 @@ def add_list(
 def del_list(
     ncl: NetworkConfigList,
     request: CNIRequest,
-    runtime_config: dict[str, Any],
+    runtime_config: Mapping[str, Any],
     cached: dict[str, Any] | None,
     execute: Executor,
 ) -> None:
@@ -52,7 +52,7 @@ def del_list(
 def check_list(
     ncl: NetworkConfigList,
     request: CNIRequest,
-    runtime_config: dict[str, Any],
+    runtime_config: Mapping[str, Any],
     cached: dict[str, Any] | None,
     execute: Executor,
 ) -> None:

@@ -197,7 +197,9 @@ def view(result: dict[str, Any]) -> dict[str, Any]:
     (the rich one), for comparison only. Unknown fields are left out."""
     version = str(result.get("cniVersion", ""))
     if not is_legacy(version):
-        out = {k: result[k] for k in ("interfaces", "ips", "routes", "dns") if k in result}
+        out: dict[str, Any] = {
+            k: result[k] for k in ("interfaces", "ips", "routes", "dns") if k in result
+        }
         out["cniVersion"] = version
         return out
     ips: list[dict[str, Any]] = []
@@ -211,7 +213,9 @@ def view(result: dict[str, Any]) -> dict[str, Any]:
             ip["gateway"] = block["gateway"]
         ips.append(ip)
         routes += [dict(r) for r in block.get("routes") or [] if isinstance(r, dict)]
-    out = {"cniVersion": version, "interfaces": [], "ips": ips, "routes": routes}
+    legacy: dict[str, Any] = {"cniVersion": version, "interfaces": [], "ips": ips}
+    legacy["routes"] = routes
+    out = legacy
     if "dns" in result:
         out["dns"] = result["dns"]
     return out

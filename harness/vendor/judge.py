@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.netstate import Interface, PodNetwork, Route
 from harness.cniruntime.errors import CNIError
 from harness.cniruntime.resultshape import is_legacy, result_shape_problems, view
+from harness.netstate import Interface, PodNetwork, Route
 
 # CNI SPEC.md Section 5 ("Error"): 1-7 and 11 are defined by the spec; 50 and 51
 # by v1.1.0 (STATUS); 100 and up are the plugin's own. The reference Go

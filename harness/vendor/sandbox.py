@@ -27,14 +27,14 @@ from typing import Any
 
 from harness.backends.local import sh
 from harness.backends.local.topology import NETNS_DIR, Topology
-from harness.netstate import PodNetwork, parse_addresses, parse_routes
-from harness.vendor.judge import Snapshot, iptables_rules, nft_rules
 from harness.cniruntime.config import NetworkConfigList, plugin_conf
 from harness.cniruntime.config import load_config as load_network_config
 from harness.cniruntime.errors import INVALID_CONFIG, CNIError
 from harness.cniruntime.invoke import Executor, exec_plugin, find_plugin
 from harness.cniruntime.ops import add_list, check_list, del_list, gc_list, status_list
 from harness.cniruntime.request import CNIRequest
+from harness.netstate import PodNetwork, parse_addresses, parse_routes
+from harness.vendor.judge import Snapshot, iptables_rules, nft_rules
 
 NODE_BIN_DIR = "/opt/cni/bin"
 # Paths a node sees as its own: a binary there on the host is hidden inside it.

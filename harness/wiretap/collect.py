@@ -54,7 +54,7 @@ def calls_since(cluster: Any, since: float) -> list[Call] | None:
 
 
 def _conf_files(directory: str) -> list[Any]:
-    out = []
+    out: list[Any] = []
     try:
         names = sorted(os.listdir(directory))
     except OSError:

@@ -67,9 +67,11 @@ def contains(want: Any, actual: Any, path: str = "") -> list[str]:
     """``want`` in ``actual``: objects by key, lists exactly (``{includes: [...]}``: at
     least these), each wanted item matched by a distinct actual item; ``{present: b}``."""
     if isinstance(want, dict) and set(want) == {"present"}:
-        return [] if (actual is not None) == bool(want["present"]) else [
-            f"{path}: {'missing' if actual is None else 'present'}"
-        ]
+        return (
+            []
+            if (actual is not None) == bool(want["present"])
+            else [f"{path}: {'missing' if actual is None else 'present'}"]
+        )
     if isinstance(want, dict) and set(want) == {"includes"}:
         return _list(want["includes"], actual, path, exact=False)
     if isinstance(want, dict):

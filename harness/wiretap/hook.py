@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.cluster import Unsupported
-from harness.wiretap import collect, expect as calls_expect, musts
+from harness.wiretap import collect, musts
+from harness.wiretap import expect as calls_expect
 from harness.wiretap.records import Call
 
 Fail = Callable[[str, str], None]

@@ -22,7 +22,7 @@ from harness.wiretap.records import Call
 #: Clause id (the catalogue's, harness/scenario/clauses.yaml) -> where the spec says it.
 CLAUSES = {
     "cni-add": "SPEC.md Section 5 'Success': ADD prints a valid result in the config's cniVersion",
-    "cni-errors": "SPEC.md Section 5 'Error': a failure prints error JSON with a valid code and msg",
+    "cni-errors": "SPEC.md Section 5 'Error': a failure prints error JSON, a valid code, a msg",
     "cni-del": "SPEC.md Section 4: DEL of an attachment set runs in reverse order of its ADD",
     "cni-prevresult": "SPEC.md Section 3/4: from 0.4.0, CHECK and DEL get the ADD's prevResult",
     "cni-capabilities": "SPEC.md Section 4: runtimeConfig carries only declared capabilities",
@@ -62,13 +62,13 @@ def result_violations(call: Call) -> list[Violation]:
         return []  # not a CNI config on stdin: nothing to compare with
     out = call.output
     if out is None:
-        return [_v(call, "cni-add", f"exit 0 but stdout is not a JSON result: {call.stdout[:200]!r}")]
+        return [
+            _v(call, "cni-add", f"exit 0 but stdout is not a JSON result: {call.stdout[:200]!r}")
+        ]
     want, got = conf.get("cniVersion"), out.get("cniVersion")
     found = []
     if got != want:
-        found.append(
-            _v(call, "cni-add", f"result cniVersion {got!r} is not the config's {want!r}")
-        )
+        found.append(_v(call, "cni-add", f"result cniVersion {got!r} is not the config's {want!r}"))
     problems = result_shape_problems(out)
     if problems and got == want:
         found.append(_v(call, "cni-add", "invalid result: " + "; ".join(problems[:3])))
@@ -82,8 +82,11 @@ def error_violations(call: Call) -> list[Violation]:
     out = call.output
     if out is None:
         return [
-            _v(call, "cni-errors", f"exit {call.exit} without error JSON on stdout: "
-               f"{call.stdout[:200]!r}")
+            _v(
+                call,
+                "cni-errors",
+                f"exit {call.exit} without error JSON on stdout: {call.stdout[:200]!r}",
+            )
         ]
     code = out.get("code")
     if not isinstance(code, int) or isinstance(code, bool):
@@ -124,8 +127,12 @@ def del_order_violations(calls: list[Call]) -> list[Violation]:
             rollback = [k for k in kids if k.command == "DEL"]
             if adds and rollback and not _in_reverse(adds, rollback):
                 found.append(
-                    _v(call, "cni-del", "the failed ADD's rollback deletes "
-                       f"{_order(rollback)}, not the reverse of {_order(adds)}")
+                    _v(
+                        call,
+                        "cni-del",
+                        "the failed ADD's rollback deletes "
+                        f"{_order(rollback)}, not the reverse of {_order(adds)}",
+                    )
                 )
             if call.ok and adds:
                 last_add[key] = call
@@ -135,8 +142,12 @@ def del_order_violations(calls: list[Call]) -> list[Violation]:
             added = [k for k in add_kids if k.command == "ADD" and k.ok]
             if dels and not _in_reverse(added, dels):
                 found.append(
-                    _v(call, "cni-del", f"deletes {_order(dels)}, not the reverse of the "
-                       f"ADD's {_order(added)} ({last_add[key].id})")
+                    _v(
+                        call,
+                        "cni-del",
+                        f"deletes {_order(dels)}, not the reverse of the "
+                        f"ADD's {_order(added)} ({last_add[key].id})",
+                    )
                 )
             del last_add[key]
     return found
@@ -166,8 +177,12 @@ def prev_result_violations(calls: list[Call]) -> list[Violation]:
         version = str(conf.get("cniVersion", ""))
         if at_least(version, "0.4.0") and not isinstance(conf.get("prevResult"), dict):
             found.append(
-                _v(call, "cni-prevresult", f"cniVersion {version} {call.command} of an "
-                   "attachment ADDed before has no prevResult")
+                _v(
+                    call,
+                    "cni-prevresult",
+                    f"cniVersion {version} {call.command} of an "
+                    "attachment ADDed before has no prevResult",
+                )
             )
         if call.command == "DEL" and call.ok:
             added.discard(key)
@@ -190,8 +205,12 @@ def capability_violations(call: Call, declared: Declared | None = None) -> list[
     if not extra:
         return []
     return [
-        _v(call, "cni-capabilities", f"runtimeConfig has {extra}, which the plugin does not "
-           f"declare (capabilities: {sorted(allowed)})")
+        _v(
+            call,
+            "cni-capabilities",
+            f"runtimeConfig has {extra}, which the plugin does not "
+            f"declare (capabilities: {sorted(allowed)})",
+        )
     ]
 
 
@@ -208,8 +227,12 @@ def env_violations(call: Call, root: Call | None) -> list[Violation]:
         found.append(_v(call, "cni-env", f"{', '.join(missing)} not set"))
     if root.container_id and call.container_id and call.container_id != root.container_id:
         found.append(
-            _v(call, "cni-env", f"CNI_CONTAINERID {call.container_id[:12]} is not the "
-               f"runtime's {root.container_id[:12]} ({root.id})")
+            _v(
+                call,
+                "cni-env",
+                f"CNI_CONTAINERID {call.container_id[:12]} is not the "
+                f"runtime's {root.container_id[:12]} ({root.id})",
+            )
         )
     want, got = root.cni_args(), call.cni_args()
     lost = [k for k in POD_ARGS if k in want and got.get(k) != want[k]]
@@ -254,7 +277,8 @@ def declared_from_configs(configs: list[Any]) -> Declared:
     for conf in configs:
         if not isinstance(conf, dict):
             continue
-        plugins = conf.get("plugins") if isinstance(conf.get("plugins"), list) else [conf]
+        listed = conf.get("plugins")
+        plugins: list[Any] = listed if isinstance(listed, list) else [conf]
         for plugin in plugins:
             if not isinstance(plugin, dict):
                 continue

@@ -85,7 +85,9 @@ class Call:
 
     def describe(self) -> str:
         """One line naming the call: who called whom, for what, where."""
-        where = f"{self.node}, container {self.container_id[:12]}" if self.container_id else self.node
+        where = (
+            f"{self.node}, container {self.container_id[:12]}" if self.container_id else self.node
+        )
         extra = f", ifname {self.ifname}" if self.ifname else ""
         net = f", network {self.network}" if self.network else ""
         return (
@@ -162,7 +164,7 @@ def _encloses(outer: Call, inner: Call) -> bool:
 
 def link(calls: list[Call]) -> list[Call]:
     """Set ``parent``, ``caller`` and ``children`` (calls of one node, start order)."""
-    by_child = {}
+    by_child: dict[int, list[Call]] = {}
     for call in calls:
         by_child.setdefault(call.child, []).append(call)
     for call in calls:

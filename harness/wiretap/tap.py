@@ -13,6 +13,8 @@ exits with the real binary's exit status (a signal death is re-raised). A
 failure to record never changes what the caller sees.
 """
 
+from __future__ import annotations
+
 import os
 import select
 import sys
@@ -23,7 +25,7 @@ RECORD = "__RECORD__"  # the record file; "" = .wiretap/calls.jsonl beside this 
 KEEP = 65536  # bytes of stdin/stdout/stderr kept in a record (all passed through)
 
 
-def _run(real, argv, data):
+def _run(real: str, argv: list[str], data: bytes) -> tuple[int, int, bytes, bytes]:
     """Run ``real``; returns (pid, status, stdout, stderr)."""
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
@@ -41,7 +43,8 @@ def _run(real, argv, data):
             os._exit(127)
     for fd in (in_r, out_w, err_w):
         os.close(fd)
-    out, err = [], []
+    out: list[bytes] = []
+    err: list[bytes] = []
     pending = memoryview(data)
     writers = [in_w] if pending else []
     if not pending:
@@ -69,11 +72,11 @@ def _run(real, argv, data):
     return pid, status, b"".join(out), b"".join(err)
 
 
-def _text(data):
+def _text(data: bytes) -> str:
     return data[:KEEP].decode("utf-8", "replace")
 
 
-def _record(path, entry):
+def _record(path: str, entry: dict[str, object]) -> None:
     import json
 
     line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
@@ -87,7 +90,7 @@ def _record(path, entry):
         os.close(fd)
 
 
-def main():
+def main() -> int:
     here = os.path.dirname(os.path.abspath(__file__))
     real = os.path.join(here, ".wiretap", "real", NAME)
     started = time.time()
@@ -102,11 +105,8 @@ def main():
                 view = view[os.write(fd, view) :]
             except BrokenPipeError:
                 break
-    if os.WIFSIGNALED(status):
-        code = -os.WTERMSIG(status)
-    else:
-        code = os.WEXITSTATUS(status)
-    try:
+    code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    try:  # noqa: SIM105 (contextlib costs start-up time on every call)
         _record(
             RECORD or os.path.join(here, ".wiretap", "calls.jsonl"),
             {

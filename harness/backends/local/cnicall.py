@@ -7,8 +7,9 @@ through the kubelet's own runtime (:class:`~harness.backends.local.podnetwork.
 NodeRuntime`: its requests, config, executor and result cache, and
 :mod:`harness.cniruntime.ops`, never pymultus), so the plugin sees exactly what
 the kubelet would send, plus the step's overrides. The result is the
-meta-plugin's stdout as printed, never converted to another version. It never changes what the kubelet remembers:
-a call on a pod's sandbox leaves the kubelet's sandbox and result cache alone.
+meta-plugin's stdout as printed, never converted to another version. It never
+changes what the kubelet remembers: a call on a pod's sandbox leaves the
+kubelet's sandbox and result cache alone.
 """
 
 from __future__ import annotations
