@@ -50,7 +50,14 @@ def after_scenario(run: Any) -> None:
     except Exception as exc:
         run.fail(("name",), f"wiretap: could not read the recorded CNI calls: {exc}")
         return
-    for violation in found:
+    allowed = {
+        str(a["clause"]): str(a["reason"])
+        for a in (run.scenario.data.get("wiretap") or {}).get("allow", [])
+    }
+    run.topology["wiretapAllowed"] = [
+        f"{v.render()} (allowed: {allowed[v.clause]})" for v in found if v.clause in allowed
+    ]
+    for violation in (v for v in found if v.clause not in allowed):
         run.fail(
             ("name",),
             f"wiretap: {violation.render()}",

@@ -4,7 +4,12 @@ Pure functions over linked :class:`~harness.wiretap.records.Call` lists; each
 returns :class:`Violation` s naming the call and the clause. The runner fails
 a scenario on any of them whether or not the scenario asks (a meta-plugin
 that breaks the protocol towards its caller or its delegates is wrong in
-every scenario). What the wire cannot show is not judged: a call whose
+every scenario). The meta-plugin is judged, not its delegates: the answer
+checks (result, error) apply to what the runtime called, the request checks
+(DEL order, prevResult, runtimeConfig, env) to what the meta-plugin sends
+(and to the runtime's own requests). A fault a scenario injects in a
+delegate on purpose is therefore never blamed on anyone. What the wire
+cannot show is not judged: a call whose
 plugin's declared capabilities are unknown is not checked for
 ``runtimeConfig``.
 """
@@ -17,7 +22,7 @@ from typing import Any
 
 from harness.cniruntime.resultshape import result_shape_problems
 from harness.cniruntime.version import at_least
-from harness.wiretap.records import Call
+from harness.wiretap.records import RUNTIME, Call
 
 #: Clause id (the catalogue's, harness/scenario/clauses.yaml) -> where the spec says it.
 CLAUSES = {
@@ -160,10 +165,13 @@ def _order(calls: list[Call]) -> str:
 def prev_result_violations(calls: list[Call]) -> list[Violation]:
     """From 0.4.0, CHECK and the first DEL after a successful ADD carry prevResult.
 
-    Only where a runtime has a result to give: after a successful ADD of the
+    Only where the caller has a result to give: after a successful ADD of the
     same plugin, container, ifname and network, and before a DEL of it
-    succeeded (libcni forgets the result then, so a repeated DEL has none).
+    succeeded (libcni forgets the result then, so a repeated DEL has none);
+    and, for a call made by a plugin, only when that plugin got a prevResult
+    itself (an IPAM plugin gets its caller's stdin: it can pass only that).
     """
+    by_id = {c.id: c for c in calls}
     found = []
     added: set[tuple[str, str, str, str, str]] = set()
     for call in calls:
@@ -175,7 +183,13 @@ def prev_result_violations(calls: list[Call]) -> list[Violation]:
             continue
         conf = call.conf or {}
         version = str(conf.get("cniVersion", ""))
-        if at_least(version, "0.4.0") and not isinstance(conf.get("prevResult"), dict):
+        parent = by_id.get(call.parent)
+        caller_had = parent is None or isinstance((parent.conf or {}).get("prevResult"), dict)
+        if (
+            caller_had
+            and at_least(version, "0.4.0")
+            and not isinstance(conf.get("prevResult"), dict)
+        ):
             found.append(
                 _v(
                     call,
@@ -260,8 +274,9 @@ def violations(calls: list[Call], declared: Declared | None = None) -> list[Viol
     for node in nodes:
         mine = [c for c in calls if c.node == node]
         for call in mine:
-            found += result_violations(call)
-            found += error_violations(call)
+            if call.caller == RUNTIME:  # the meta-plugin's answers
+                found += result_violations(call)
+                found += error_violations(call)
             found += capability_violations(call, declared)
             found += env_violations(call, root_of(call))
         found += del_order_violations(mine)

@@ -306,3 +306,46 @@ def test_violations_render_names_call_and_clause() -> None:
     assert text.startswith("call n#1 runtime -> meta ADD (n, container cccccccccccc")
     assert "cni-add (SPEC.md Section 5" in text
     assert "result cniVersion '1.0.0' is not the config's '0.3.1'" in text
+
+
+def test_a_plugin_passes_on_only_the_prev_result_it_got() -> None:
+    """IPAM under ptp gets ptp's stdin: without a prevResult for ptp, none for it."""
+    calls = link(
+        [
+            call(1, "meta", "ADD", start=0, seconds=1, child=11, out=result("1.0.0")),
+            call(2, "ptp", "ADD", start=0.1, seconds=0.3, ppid=11, child=12, out=result("1.0.0")),
+            call(3, "host-local", "ADD", start=0.2, ppid=12, out=result("1.0.0")),
+            call(
+                4,
+                "meta",
+                "DEL",
+                start=2,
+                seconds=1,
+                child=21,
+                conf={"cniVersion": "1.0.0", "name": "net", "prevResult": result("1.0.0")},
+            ),
+            call(5, "ptp", "DEL", start=2.1, seconds=0.3, ppid=21, child=22),
+            call(6, "host-local", "DEL", start=2.2, ppid=22),
+        ]
+    )
+    assert [v.call for v in musts.prev_result_violations(calls)] == ["n#5"]
+
+
+def test_a_delegates_own_bad_answer_is_not_blamed_on_the_meta_plugin() -> None:
+    calls = link(
+        [
+            call(
+                1,
+                "meta",
+                "ADD",
+                start=0,
+                seconds=1,
+                child=11,
+                exit=1,
+                out={"code": 999, "msg": "net1 failed"},
+            ),
+            call(2, "garbage", "ADD", start=0.1, ppid=11, out="not json {{{"),
+            call(3, "crash", "ADD", start=0.2, ppid=11, exit=-11),
+        ]
+    )
+    assert musts.violations(calls) == []

@@ -152,3 +152,15 @@ def test_linking_by_parent_process_and_by_enclosing_call() -> None:
     ]
     rendered = expect.render_calls(calls).splitlines()
     assert rendered[2].startswith("    call n#3 ptp -> host-local ADD")
+
+
+def test_the_wrappers_own_json_encoder_round_trips() -> None:
+    from harness.wiretap import tap
+
+    value = {
+        "s": 'quote " back \\ nl \n tab \t nul \x00 del \x7f ls \u2028 é 😀 \ufffd',
+        "i": -3,
+        "f": 0.125,
+        "env": {"CNI_ARGS": "A=1;B=2"},
+    }
+    assert json.loads(tap._json(value)) == value
