@@ -164,3 +164,20 @@ def test_the_wrappers_own_json_encoder_round_trips() -> None:
         "env": {"CNI_ARGS": "A=1;B=2"},
     }
     assert json.loads(tap._json(value)) == value
+
+
+def test_concurrent_wraps_never_keep_a_wrapper_as_the_real_binary(tmp_path: Path) -> None:
+    bin_dir = make_bin(tmp_path)
+    for i in range(20):
+        (bin_dir / f"p{i}").write_text(PLUGIN)
+        (bin_dir / f"p{i}").chmod(0o755)
+    threads = [threading.Thread(target=wrap_bin_dir, args=(str(bin_dir),)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    real = bin_dir / ".wiretap" / "real"
+    assert sorted(p.name for p in real.iterdir()) == sorted(
+        ["copied", "echo-plugin", *(f"p{i}" for i in range(20))]
+    )
+    assert not any(is_wrapper(str(p)) for p in real.iterdir())
