@@ -214,7 +214,7 @@ def html_report(results: Sequence[ScenarioResult], title: str = "harness run") -
             body.append(legend(colours))
         body.append(timings_table(r.timings))
         if r.status != "skipped":  # the wiretap's record (harness.report.calltimeline)
-            body.append(calls_timeline(r.topology.get("calls")))
+            body.append(calls_timeline(r.topology.get("calls"), r.topology.get("wiretapAllowed")))
         if r.failures and r.status != "skipped":
             body.append(f"<pre>{_e(chr(10).join(f.render() for f in r.failures))}</pre>")
         body.append("</div>")

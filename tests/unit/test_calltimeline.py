@@ -37,3 +37,10 @@ def test_rows_nest_scale_and_escape() -> None:
 def test_nothing_recorded_or_not_checked() -> None:
     assert "none recorded" in calls_timeline([])
     assert "not checked" in calls_timeline(None)
+
+
+def test_allowed_violations_are_shown() -> None:
+    text = calls_timeline(
+        [entry(1, "", 1.0, 0.1)], ["call node-1#1 ...: cni-prevresult (allowed: r)"]
+    )
+    assert "allowed by the scenario: call node-1#1" in text
