@@ -25,6 +25,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from harness.cluster import Cluster, PodOutcome, SandboxError, Unsupported
@@ -45,6 +46,7 @@ from harness.scenario.loader import (
     spec_objects,
 )
 from harness.scenario.needs import Probe, missing
+from harness.wiretap import hook as wiretap
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
@@ -178,6 +180,7 @@ class ScenarioRun:
         self.namespaces: set[str] = set()
         self.checks: list[CheckRecord] = []
         self.not_checked_note = ""
+        self.since = time.time()  # the wiretap's calls of this scenario start here
 
     def fail(self, pointer: Pointer, message: str, details: str = "") -> None:
         self.failures.append(Failure(self.scenario.where(*pointer), message, details))
@@ -392,6 +395,8 @@ class ScenarioRun:
             self.expect_delete_error(item["deleteError"], pointer)
         elif "nodeFile" in item:
             self.expect_node_file(item["nodeFile"], pointer)
+        elif "calls" in item:
+            wiretap.expect(item["calls"], self.cluster, self.since, partial(self.fail, pointer))
 
     def expect_node_file(self, want: dict[str, Any], pointer: Pointer) -> None:
         """A file as the node sees it: present or not, and what it holds."""
@@ -843,6 +848,7 @@ def run_scenario(
         finally:
             run.cleanup()
             run.post_checks()
+            wiretap.after_scenario(run)  # issue 13: the spec's MUSTs on every recorded call
         result.failures = run.failures
         result.status = "failed" if run.failures else "passed"
     except Unsupported as exc:
