@@ -21,12 +21,13 @@ directory, so :func:`destroy_run_dir` can remove it after a crash too.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import os
 import shutil
 import threading
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.backends.local import sh
@@ -398,12 +399,12 @@ def load_state(run_dir: str) -> State | None:
             data: dict[str, Any] = json.load(f)
     except (OSError, ValueError):
         return None
-    # A run dir may come from another version of the harness (a newer one adds
-    # fields): read what this version knows, so cleanup still works.
-    known = {f.name for f in fields(State)}
+    # Another harness version (a parallel run from another checkout) may record
+    # more fields: keep the ones this version knows instead of crashing its cleanup.
+    known = {f.name for f in dataclasses.fields(State)}
     try:
         return State(**{k: v for k, v in data.items() if k in known})
-    except TypeError:
+    except TypeError:  # a field this version needs is missing
         return None
 
 
