@@ -165,7 +165,7 @@ def test_placeholders_substitute_and_name_unknown_line() -> None:
 
 def test_scenario_placeholders_come_from_the_profile(tmp_path: Path) -> None:
     text = (
-        "name: p\ncovers: [cni-del]\ncluster: {nodes: 1}\n"
+        "name: p\nclass: spec\ncovers: [cni-del]\ncluster: {nodes: 1}\n"
         'steps:\n  - removeFile: {path: "{{ cacheDir }}/x"}\n'
     )
     path = tmp_path / "s.yaml"
@@ -175,7 +175,7 @@ def test_scenario_placeholders_come_from_the_profile(tmp_path: Path) -> None:
     default = load_scenario(str(path))
     assert default.data["steps"][0]["removeFile"]["path"] == "/var/lib/cni/pymultus/x"
     path.write_text(text.replace("cacheDir", "cacheDirectory"))
-    with pytest.raises(ScenarioError, match=r"s\.yaml:5: unknown placeholder"):
+    with pytest.raises(ScenarioError, match=r"s\.yaml:6: unknown placeholder"):
         load_scenario(str(path))
 
 
