@@ -90,9 +90,23 @@ def probes_for(options: Options) -> dict[str, Probe]:
         from harness.backends import remote
 
         return remote.probes_for(options)
+    from harness.profiles import ProfileError
     from harness.scenario.needs import local_probes
 
-    return local_probes(options.cni_bin_dir, options.mode)
+    probes = local_probes(options.cni_bin_dir, options.mode)
+    try:
+        profile = options.meta_profile()
+    except ProfileError:
+        return probes  # refused where the run starts
+    if profile.implementation != "pymultus":
+        # What only pymultus's own parts can do is decided before a scenario
+        # starts (a skip with the reason), never found out half-way.
+        installer = f"pymultus-install installs pymultus, not profile {profile.name}"
+        probes["installer"] = lambda: installer
+        if profile.form == "thick":
+            hotplug = f"the harness speaks pymultus's /delegate body, not {profile.name}'s"
+            probes["hotplug"] = lambda: hotplug
+    return probes
 
 
 def finish_backends(failed: bool) -> None:
