@@ -1,0 +1,324 @@
+"""Running the suite against mutants, and judging who caught what.
+
+Every run is a separate ``harness run ... --meta-plugin <launcher>
+--results-json F`` process (its own clusters, its own files), so runs are
+independent and can go in parallel. Judging is pure (:func:`verdict`):
+
+* **caught**: some scenario *failed* (an expectation did not hold) against
+  the mutant and passed against the control (the same kit, no edit);
+* **broken**: no such failure, but some scenario ended in *error* (the
+  harness or the cluster broke): the mutant made the harness crash, which is
+  not a verdict, so it is not counted as caught;
+* **survived**: everything passed (or was skipped);
+* **stale**: the mutant could not be built (its snippet no longer matches,
+  or the copy does not compile).
+
+A mutant's own ``catches`` scenarios run first; the rest of the suite runs
+only when they did not catch it (``full=True`` runs everything, to see
+every scenario that notices it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.mutants.build import Build, build
+from harness.mutants.model import Catalog, CatalogError, Mutant
+
+CAUGHT, BROKEN, SURVIVED, STALE = "caught", "broken", "survived", "stale"
+#: Bound on one `harness run` process (scenarios have their own timeouts).
+RUN_TIMEOUT = 1800.0
+
+
+@dataclass
+class SuiteRun:
+    """Statuses by scenario path from one `harness run`, or why there are none."""
+
+    statuses: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, list[str]] = field(default_factory=dict)  # path -> where: message
+    problem: str = ""  # the run itself did not produce results
+    seconds: float = 0.0
+
+
+@dataclass
+class MutantResult:
+    id: str
+    verdict: str
+    caught_by: list[str] = field(default_factory=list)
+    broken_by: list[str] = field(default_factory=list)
+    detail: str = ""
+    seconds: float = 0.0
+    scenarios_run: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "verdict": self.verdict,
+            "caughtBy": self.caught_by,
+            "brokenBy": self.broken_by,
+            "detail": self.detail,
+            "seconds": round(self.seconds, 2),
+            "scenariosRun": self.scenarios_run,
+        }
+
+
+def verdict(
+    ident: str, runs: Sequence[SuiteRun], control: Mapping[str, str] | None
+) -> MutantResult:
+    """Judge one mutant from its runs and the control's statuses (None: not run).
+
+    Without a control every failure counts (the make-test subset relies on
+    the same scenarios passing in the ordinary suite run).
+    """
+    caught: list[str] = []
+    broken: list[str] = []
+    problems: list[str] = []
+    count = 0
+    for run in runs:
+        count += len(run.statuses)
+        if run.problem:
+            problems.append(run.problem)
+        for path, status in run.statuses.items():
+            baseline_ok = control is None or control.get(path) == "passed"
+            if status == "failed" and baseline_ok:
+                caught.append(path)
+            elif status == "error":
+                broken.append(path)
+    seconds = sum(r.seconds for r in runs)
+    result = MutantResult(ident, SURVIVED, caught, broken, seconds=seconds, scenarios_run=count)
+    if caught:
+        result.verdict = CAUGHT
+        first = next(r for r in runs if any(p in r.failures for p in caught))
+        result.detail = "; ".join(first.failures.get(caught[0], [])[:1])
+    elif broken or problems:
+        result.verdict = BROKEN
+        result.detail = "; ".join(problems) or f"error in {', '.join(broken)}"
+    return result
+
+
+def read_results(path: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    statuses: dict[str, str] = {}
+    failures: dict[str, list[str]] = {}
+    for item in data.get("results", []):
+        statuses[str(item["path"])] = str(item["status"])
+        failures[str(item["path"])] = [
+            f"{f.get('where')}: {f.get('message')}" for f in item.get("failures") or []
+        ]
+    return statuses, failures
+
+
+def run_suite(
+    launcher: str,
+    paths: Sequence[str],
+    out_dir: str,
+    label: str,
+    extra_args: Sequence[str] = (),
+    timeout: float = RUN_TIMEOUT,
+) -> SuiteRun:
+    """One `harness run` of ``paths`` with ``launcher`` as the meta-plugin."""
+    if not paths:
+        return SuiteRun()
+    results = os.path.join(out_dir, f"{label}.json")
+    log_path = os.path.join(out_dir, f"{label}.log")
+    argv = [sys.executable, "-m", "harness.cli", "run", *paths, "--meta-plugin", launcher]
+    argv += ["--results-json", results, *extra_args]
+    started = time.monotonic()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop(proc)
+            return SuiteRun(
+                problem=f"harness run exceeded {timeout:.0f} s (see {log_path})",
+                seconds=time.monotonic() - started,
+            )
+    seconds = time.monotonic() - started
+    try:
+        statuses, failures = read_results(results)
+    except (OSError, ValueError, KeyError) as exc:
+        return SuiteRun(
+            problem=f"harness run wrote no results ({exc}); exit {proc.returncode}, see {log_path}",
+            seconds=seconds,
+        )
+    return SuiteRun(statuses, failures, seconds=seconds)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Interrupt a run (its clusters clean up on KeyboardInterrupt), then kill it."""
+    for sig, wait in ((signal.SIGINT, 60.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def scenario_paths(suite: Sequence[str], names: Sequence[str]) -> list[str]:
+    """The suite files whose base name is in ``names`` (in ``names`` order)."""
+    by_name = {os.path.basename(p): p for p in suite}
+    return [by_name[n] for n in names if n in by_name]
+
+
+def missing_catches(catalog: Catalog, suite: Sequence[str]) -> list[str]:
+    """``catches`` entries naming no scenario of the suite (a catalog error)."""
+    names = {os.path.basename(p) for p in suite}
+    return [f"{m.id}: {n}" for m in catalog.mutants for n in m.catches if n not in names]
+
+
+def sweep_one(
+    build_result: Build,
+    mutant: Mutant,
+    suite: Sequence[str],
+    out_dir: str,
+    full: bool,
+    fast: bool,
+    extra_args: Sequence[str],
+    control: Callable[[], Mapping[str, str] | None],
+    timeout: float,
+) -> list[SuiteRun]:
+    """Stage 1: the mutant's catches; stage 2 (unless caught or ``fast``): the rest.
+
+    ``control`` gives the control's statuses when they are known already
+    (None while it still runs: then any failure ends the search; the final
+    verdict is made again once the control is done).
+    """
+    launcher = build_result.launcher
+    if full:
+        return [run_suite(launcher, suite, out_dir, mutant.id, extra_args, timeout)]
+    first = scenario_paths(suite, mutant.catches)
+    runs = [run_suite(launcher, first, out_dir, mutant.id, extra_args, timeout)]
+    if fast or verdict(mutant.id, runs, control()).verdict == CAUGHT:
+        return runs
+    rest = [p for p in suite if p not in first]
+    runs.append(run_suite(launcher, rest, out_dir, f"{mutant.id}-rest", extra_args, timeout))
+    return runs
+
+
+def sweep(
+    catalog: Catalog,
+    mutants: Sequence[Mutant],
+    suite: Sequence[str],
+    work_dir: str,
+    *,
+    jobs: int = 2,
+    full: bool = False,
+    fast: bool = False,
+    with_control: bool = True,
+    extra_args: Sequence[str] = (),
+    source: str | None = None,
+    timeout: float = RUN_TIMEOUT,
+    progress: Callable[[str], None] = print,
+) -> tuple[list[MutantResult], SuiteRun | None]:
+    """Build and run every mutant (and the control), ``jobs`` runs at a time."""
+    builds: dict[str, Build] = {}
+    stale: list[MutantResult] = []
+    for mutant in mutants:
+        try:
+            builds[mutant.id] = build(catalog, mutant, work_dir, source)
+        except CatalogError as exc:
+            stale.append(MutantResult(mutant.id, STALE, detail=str(exc)))
+    runs: dict[str, list[SuiteRun]] = {}
+    control_run: SuiteRun | None = None
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        control_future = None
+        if with_control:
+            control_build = build(catalog, None, work_dir, source)
+            wanted = list(suite)
+            if fast:  # only what the mutants will run
+                wanted = sorted({p for m in mutants for p in scenario_paths(suite, m.catches)})
+            control_future = pool.submit(
+                run_suite, control_build.launcher, wanted, work_dir, "control", extra_args, timeout
+            )
+
+        def control_now() -> Mapping[str, str] | None:
+            if control_future is not None and control_future.done():
+                return control_future.result().statuses
+            return None
+
+        todo = [m for m in mutants if m.id in builds]
+        futures = [
+            (
+                m,
+                pool.submit(
+                    sweep_one,
+                    builds[m.id],
+                    m,
+                    suite,
+                    work_dir,
+                    full,
+                    fast,
+                    extra_args,
+                    control_now,
+                    timeout,
+                ),
+            )
+            for m in todo
+        ]
+        for done, (mutant, future) in enumerate(futures, 1):
+            runs[mutant.id] = future.result()
+            so_far = verdict(mutant.id, runs[mutant.id], control_now())
+            progress(f"[{done}/{len(futures)}] {describe(so_far)}")
+        if control_future is not None:
+            control_run = control_future.result()
+    control = control_run.statuses if control_run is not None else None
+    judged = {ident: verdict(ident, r, control) for ident, r in runs.items()}
+    judged.update({r.id: r for r in stale})
+    return [judged[m.id] for m in mutants], control_run
+
+
+def describe(result: MutantResult) -> str:
+    head = f"{result.id}: {result.verdict}"
+    if result.verdict == CAUGHT:
+        head += f" by {', '.join(os.path.basename(p) for p in result.caught_by)}"
+    elif result.detail:
+        head += f" ({result.detail})"
+    return f"{head} [{result.scenarios_run} scenarios, {result.seconds:.1f} s]"
+
+
+def control_problems(control: SuiteRun | None) -> list[str]:
+    """Why the control run makes the verdicts untrustworthy (empty: it does not)."""
+    if control is None:
+        return []
+    if control.problem:
+        return [f"control: {control.problem}"]
+    return [
+        f"control: {path} {status} against the unmodified meta-plugin"
+        for path, status in control.statuses.items()
+        if status in ("failed", "error")
+    ]
+
+
+def summary(results: Sequence[MutantResult], control: SuiteRun | None) -> tuple[str, int]:
+    """The closing lines and the exit code (0 only when every mutant is caught)."""
+    total = len(results)
+    caught = [r for r in results if r.verdict == CAUGHT]
+    lines = [f"caught {len(caught)}/{total}"]
+    for label, kind in (
+        ("survivors", SURVIVED),
+        ("broken, not caught", BROKEN),
+        ("stale (not built)", STALE),
+    ):
+        group = [r for r in results if r.verdict == kind]
+        if group:
+            lines.append(f"{label}: " + ", ".join(r.id for r in group))
+            lines += [f"  {r.id}: {r.detail}" for r in group if r.detail and kind != SURVIVED]
+    problems = control_problems(control)
+    lines += problems
+    ok = len(caught) == total and not problems
+    return "\n".join(lines), 0 if ok else 1
