@@ -411,7 +411,12 @@ def stale_run_dirs(run_root: str = RUN_ROOT) -> list[str]:
         run_dir = os.path.join(run_root, name)
         if not os.path.isdir(run_dir):
             continue  # e.g. the shared list of mount targets
-        state = load_state(run_dir)
+        try:
+            state = load_state(run_dir)
+        except TypeError:
+            # Written by another version of the harness (fields this one does not
+            # know): only that version knows how to tear it down, so leave it.
+            continue
         if state is None or not pid_alive(state.owner_pid):
             out.append(run_dir)
     return out
