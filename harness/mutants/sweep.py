@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +101,9 @@ def verdict(
         result.detail = "; ".join(first.failures.get(caught[0], [])[:1])
     elif broken or problems:
         result.verdict = BROKEN
-        result.detail = "; ".join(problems) or f"error in {', '.join(broken)}"
+        names = [os.path.basename(p) for p in broken]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        result.detail = "; ".join(problems) or f"error in {shown}"
     return result
 
 
@@ -251,29 +253,27 @@ def sweep(
                 return control_future.result().statuses
             return None
 
-        todo = [m for m in mutants if m.id in builds]
-        futures = [
-            (
+        todo = {
+            pool.submit(
+                sweep_one,
+                builds[m.id],
                 m,
-                pool.submit(
-                    sweep_one,
-                    builds[m.id],
-                    m,
-                    suite,
-                    work_dir,
-                    full,
-                    fast,
-                    extra_args,
-                    control_now,
-                    timeout,
-                ),
-            )
-            for m in todo
-        ]
-        for done, (mutant, future) in enumerate(futures, 1):
+                suite,
+                work_dir,
+                full,
+                fast,
+                extra_args,
+                control_now,
+                timeout,
+            ): m
+            for m in mutants
+            if m.id in builds
+        }
+        for done, future in enumerate(as_completed(todo), 1):
+            mutant = todo[future]
             runs[mutant.id] = future.result()
             so_far = verdict(mutant.id, runs[mutant.id], control_now())
-            progress(f"[{done}/{len(futures)}] {describe(so_far)}")
+            progress(f"[{done}/{len(todo)}] {describe(so_far)}")
         if control_future is not None:
             control_run = control_future.result()
     control = control_run.statuses if control_run is not None else None

@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from harness.backends.local import sh
@@ -83,6 +83,10 @@ class State:
     mounts: list[str] = field(default_factory=list)  # unmount in reverse
     created_dirs: list[str] = field(default_factory=list)  # host dirs we had to create
     pids: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Keys of state.json this version does not know (set by load_state; not saved).
+        self.unknown: list[str] = []
 
 
 class Topology:
@@ -389,7 +393,10 @@ def load_state(run_dir: str) -> State | None:
             data: dict[str, Any] = json.load(f)
     except (OSError, ValueError):
         return None
-    return State(**data)
+    known = {f.name for f in fields(State)}
+    state = State(**{k: v for k, v in data.items() if k in known})
+    state.unknown = sorted(set(data) - known)
+    return state
 
 
 def destroy_run_dir(run_dir: str) -> None:
@@ -411,11 +418,10 @@ def stale_run_dirs(run_root: str = RUN_ROOT) -> list[str]:
         run_dir = os.path.join(run_root, name)
         if not os.path.isdir(run_dir):
             continue  # e.g. the shared list of mount targets
-        try:
-            state = load_state(run_dir)
-        except TypeError:
+        state = load_state(run_dir)
+        if state is not None and state.unknown:
             # Written by another version of the harness (fields this one does not
-            # know): only that version knows how to tear it down, so leave it.
+            # know): only that version knows how to tear it all down, so leave it.
             continue
         if state is None or not pid_alive(state.owner_pid):
             out.append(run_dir)
