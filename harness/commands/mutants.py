@@ -170,6 +170,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(text)
     print(f"in {time.monotonic() - started:.0f} s")
     if args.report:
+        os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)
         with open(args.report, "w", encoding="utf-8") as f:
             json.dump(
                 {

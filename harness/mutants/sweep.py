@@ -97,8 +97,8 @@ def verdict(
     result = MutantResult(ident, SURVIVED, caught, broken, seconds=seconds, scenarios_run=count)
     if caught:
         result.verdict = CAUGHT
-        first = next(r for r in runs if any(p in r.failures for p in caught))
-        result.detail = "; ".join(first.failures.get(caught[0], [])[:1])
+        messages = [m for r in runs for m in r.failures.get(caught[0], [])]
+        result.detail = messages[0] if messages else ""
     elif broken or problems:
         result.verdict = BROKEN
         names = [os.path.basename(p) for p in broken]
