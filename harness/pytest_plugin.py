@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from harness.backends import Options, make_cluster, probes_for, unavailable_reason
+from harness.backends import BACKENDS, Options, make_cluster, probes_for, unavailable_reason
 from harness.cluster import Cluster, PodOutcome
 from harness.matchers import diff_text, match_interface, match_routes, match_status
 from harness.netstate import PodNetwork
@@ -76,6 +76,33 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "cluster(nodes=1, meta_config=None): shape of the `cluster` fixture"
     )
+    backend = config.getoption("--backend", default="local")
+    if backend not in BACKENDS:
+        # A typo must stop the run, not skip every scenario with exit 0.
+        raise pytest.UsageError(
+            f"--backend {backend!r}: unknown backend (available: {', '.join(BACKENDS)})"
+        )
+
+
+def record_outcome(
+    config: pytest.Config, path: Path, options: Options, result: ScenarioResult
+) -> None:
+    """Log the outcome for ``harness skips`` (when ``$HARNESS_SKIP_LOG`` is set),
+    so CI can refuse skips nobody expected."""
+    from harness.report.classes import profile_name
+    from harness.report.skips import log_outcome, run_key
+
+    result.profile = profile_name(options)
+    key = run_key(options.backend, getattr(options, "runtime", None), result.profile)
+    log_outcome(key, os.path.relpath(path, config.rootpath), result.status, result.reason)
+
+
+def cannot_run(options: Options) -> None:
+    """Fail (never skip) when the backend cannot run here: not root, no CNI
+    plugins, a missing tool. A skip would pass a run that checked nothing."""
+    reason = unavailable_reason(options)
+    if reason:
+        pytest.fail(f"backend {options.backend} cannot run here: {reason}", pytrace=False)
 
 
 def options_from(config: pytest.Config) -> Options:
@@ -106,6 +133,7 @@ class ScenarioFile(pytest.File):
             yield ScenarioItem.from_parent(self, name=self.path.stem, error=exc)
             return
         item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+        item.user_properties.append(("class", scenario.klass))
         for clause in scenario.covers:
             item.user_properties.append(("covers", clause))
         yield item
@@ -128,12 +156,11 @@ class ScenarioItem(pytest.Item):
         if self.error is not None:
             raise self.error
         options = options_from(self.config)
-        reason = unavailable_reason(options)
-        if reason:
-            pytest.skip(reason)
+        cannot_run(options)
         self.result = run_scenario(
             self.scenario, lambda s: make_cluster(s, options), probes_for(options)
         )
+        record_outcome(self.config, self.path, options, self.result)
         if self.result.status == "skipped":
             # Reported at the scenario file (reportinfo), not at this line.
             raise pytest.skip.Exception(self.result.reason, _use_item_location=True)
@@ -268,7 +295,7 @@ def _fixture_scenario(nodes: int, meta_config: dict[str, Any] | None) -> Scenari
     """The cluster fixture builds clusters through the same factory as scenarios."""
     from harness.scenario.loader import Lines
 
-    data: dict[str, Any] = {"name": "pytest fixture", "covers": ["cni-add"]}
+    data: dict[str, Any] = {"name": "pytest fixture", "class": "spec", "covers": ["cni-add"]}
     data["cluster"] = {"nodes": nodes, "metaConfig": meta_config or {}}
     return Scenario("<pytest>", data, Lines())
 
@@ -277,12 +304,10 @@ def _fixture_scenario(nodes: int, meta_config: dict[str, Any] | None) -> Scenari
 def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """A fresh cluster for one test (``@pytest.mark.cluster(nodes=2, meta_config=...)``).
 
-    Skipped when the backend cannot run here; closed (everything removed) at
-    teardown."""
+    Fails when the backend cannot run here (never a silent skip); closed
+    (everything removed) at teardown."""
     options = options_from(request.config)
-    reason = unavailable_reason(options)
-    if reason:
-        pytest.skip(reason)
+    cannot_run(options)
     marker = request.node.get_closest_marker("cluster")
     kwargs = dict(marker.kwargs) if marker else {}
     made = make_cluster(

@@ -21,12 +21,13 @@ directory, so :func:`destroy_run_dir` can remove it after a crash too.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import os
 import shutil
 import threading
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.backends.local import sh
@@ -393,7 +394,10 @@ def load_state(run_dir: str) -> State | None:
             data: dict[str, Any] = json.load(f)
     except (OSError, ValueError):
         return None
-    known = {f.name for f in fields(State)}
+    # Another harness version (a parallel run from another checkout) may record
+    # more fields: keep the ones this version knows instead of crashing its cleanup,
+    # and note the others (stale_run_dirs leaves such a run to its own version).
+    known = {f.name for f in dataclasses.fields(State)}
     state = State(**{k: v for k, v in data.items() if k in known})
     state.unknown = sorted(set(data) - known)
     return state
