@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -131,6 +132,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def interrupted(signum: int, frame: object) -> None:
+    """SIGTERM ends a sweep like Ctrl-C: its runs are stopped and cleaned up."""
+    raise KeyboardInterrupt
+
+
 @guarded
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.mutants.sweep import missing_catches, summary, sweep
@@ -145,6 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for problem in missing_catches(catalog, suite):
         print(f"note: catches names no scenario of this suite: {problem}", file=sys.stderr)
     extra = ["--cni-bin-dir", args.cni_bin_dir] if args.cni_bin_dir else []
+    signal.signal(signal.SIGTERM, interrupted)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="harness-mutants-") as tmp:
         work = os.path.abspath(args.work_dir) if args.work_dir else tmp

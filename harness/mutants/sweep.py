@@ -131,6 +131,8 @@ def run_suite(
     """One `harness run` of ``paths`` with ``launcher`` as the meta-plugin."""
     if not paths:
         return SuiteRun()
+    if STOPPING:
+        return SuiteRun(problem="interrupted")
     results = os.path.join(out_dir, f"{label}.json")
     log_path = os.path.join(out_dir, f"{label}.log")
     argv = [sys.executable, "-m", "harness.cli", "run", *paths, "--meta-plugin", launcher]
@@ -138,6 +140,7 @@ def run_suite(
     started = time.monotonic()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        LIVE.add(proc)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -146,6 +149,8 @@ def run_suite(
                 problem=f"harness run exceeded {timeout:.0f} s (see {log_path})",
                 seconds=time.monotonic() - started,
             )
+        finally:
+            LIVE.discard(proc)
     seconds = time.monotonic() - started
     try:
         statuses, failures = read_results(results)
@@ -158,17 +163,45 @@ def run_suite(
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Interrupt a run (its clusters clean up on KeyboardInterrupt), then kill it."""
-    for sig, wait in ((signal.SIGINT, 60.0), (signal.SIGKILL, 10.0)):
+    """End a run and everything it started, then tear down what it left.
+
+    `harness run` treats SIGINT as the end of one scenario and goes on with
+    the next, so the run is terminated; the cluster it was running is then
+    a run directory whose owner is dead, which :func:`clean_stale_runs`
+    removes (as every cluster start would).
+    """
+    for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
-            return
+            break
         try:
             proc.wait(wait)
-            return
+            break
         except subprocess.TimeoutExpired:
             continue
+    clean_stale_runs()
+
+
+def clean_stale_runs() -> None:
+    """Remove local-backend run directories whose owning process is gone."""
+    from harness.backends.local.topology import destroy_run_dir, stale_run_dirs
+
+    for run_dir in stale_run_dirs():
+        destroy_run_dir(run_dir)
+
+
+#: Runs in progress (stopped when the sweep is interrupted).
+LIVE: set[subprocess.Popen[bytes]] = set()
+
+
+STOPPING: list[bool] = []  # non-empty once the sweep is interrupted: start no new run
+
+
+def stop_all() -> None:
+    STOPPING.append(True)
+    for proc in list(LIVE):
+        stop(proc)
 
 
 def scenario_paths(suite: Sequence[str], names: Sequence[str]) -> list[str]:
@@ -237,7 +270,8 @@ def sweep(
             stale.append(MutantResult(mutant.id, STALE, detail=str(exc)))
     runs: dict[str, list[SuiteRun]] = {}
     control_run: SuiteRun | None = None
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         control_future = None
         if with_control:
             control_build = build(catalog, None, work_dir, source)
@@ -276,6 +310,11 @@ def sweep(
             progress(f"[{done}/{len(todo)}] {describe(so_far)}")
         if control_future is not None:
             control_run = control_future.result()
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM): no new runs, stop the live ones
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop_all()
+        raise
+    pool.shutdown()
     control = control_run.statuses if control_run is not None else None
     judged = {ident: verdict(ident, r, control) for ident, r in runs.items()}
     judged.update({r.id: r for r in stale})
