@@ -283,7 +283,7 @@ MUTANTS: tuple[Mutant, ...] = (
             "        self.cache.save(request.container_id, entry)\n"
         ),
         replace="        entry = self.cache_entry(request, pod_id, delegates)\n",
-        catches=("fault-cache-readonly.yaml", "fault-cache-full.yaml"),
+        catches=("crash-mid-add-del-from-cache.yaml",),
     ),
     Mutant(
         id="del-without-prev-result",

@@ -279,7 +279,7 @@ def sweep(
             if fast:  # only what the mutants will run
                 wanted = sorted({p for m in mutants for p in scenario_paths(suite, m.catches)})
             control_future = pool.submit(
-                run_suite, control_build.launcher, wanted, work_dir, "control", extra_args, timeout
+                run_control, control_build.launcher, wanted, work_dir, extra_args, timeout
             )
 
         def control_now() -> Mapping[str, str] | None:
@@ -321,6 +321,32 @@ def sweep(
     return [judged[m.id] for m in mutants], control_run
 
 
+FLAKY = "flaky"
+
+
+def run_control(
+    launcher: str,
+    paths: Sequence[str],
+    out_dir: str,
+    extra_args: Sequence[str],
+    timeout: float,
+) -> SuiteRun:
+    """The unmodified copy over ``paths``; what fails is run once more.
+
+    A scenario that fails and then passes is marked ``flaky``: it counts for
+    no mutant (only a control ``passed`` makes a failure a catch), and it is
+    listed, without failing the sweep.
+    """
+    control = run_suite(launcher, paths, out_dir, "control", extra_args, timeout)
+    again = [p for p, status in control.statuses.items() if status in ("failed", "error")]
+    if again and not control.problem:
+        rerun = run_suite(launcher, again, out_dir, "control-rerun", extra_args, timeout)
+        for path in again:
+            if rerun.statuses.get(path) == "passed":
+                control.statuses[path] = FLAKY
+    return control
+
+
 def describe(result: MutantResult) -> str:
     head = f"{result.id}: {result.verdict}"
     if result.verdict == CAUGHT:
@@ -337,9 +363,21 @@ def control_problems(control: SuiteRun | None) -> list[str]:
     if control.problem:
         return [f"control: {control.problem}"]
     return [
-        f"control: {path} {status} against the unmodified meta-plugin"
+        f"control: {os.path.basename(path)} {status} against the unmodified meta-plugin"
         for path, status in control.statuses.items()
         if status in ("failed", "error")
+    ]
+
+
+def control_notes(control: SuiteRun | None) -> list[str]:
+    """Scenarios that failed once and passed on a rerun: they caught nothing."""
+    if control is None:
+        return []
+    return [
+        f"note: {os.path.basename(path)} is flaky against the unmodified meta-plugin "
+        "(failed, then passed): it counts for no mutant"
+        for path, status in control.statuses.items()
+        if status == FLAKY
     ]
 
 
@@ -358,6 +396,6 @@ def summary(results: Sequence[MutantResult], control: SuiteRun | None) -> tuple[
             lines.append(f"{label}: " + ", ".join(r.id for r in group))
             lines += [f"  {r.id}: {r.detail}" for r in group if r.detail and kind != SURVIVED]
     problems = control_problems(control)
-    lines += problems
+    lines += problems + control_notes(control)
     ok = len(caught) == total and not problems
     return "\n".join(lines), 0 if ok else 1

@@ -176,3 +176,12 @@ def test_summary_exit_code_and_survivors() -> None:
     bad_control = SuiteRun({"/s/x.yaml": "error"})
     assert control_problems(bad_control)
     assert summary([caught], bad_control)[1] == 1
+
+
+def test_a_flaky_control_scenario_counts_for_nobody_but_does_not_fail_the_sweep() -> None:
+    control = SuiteRun({"/s/x.yaml": "flaky", "/s/y.yaml": "passed"})
+    flaky_only = verdict("a", runs(x="failed", y="passed"), control.statuses)
+    assert flaky_only.verdict == SURVIVED
+    caught = verdict("b", runs(x="failed", y="failed"), control.statuses)
+    text, code = summary([caught], control)
+    assert code == 0 and "x.yaml is flaky" in text

@@ -427,9 +427,28 @@ def stale_run_dirs(run_root: str = RUN_ROOT) -> list[str]:
             # Written by another version of the harness (fields this one does not
             # know): only that version knows how to tear it all down, so leave it.
             continue
-        if state is None or not pid_alive(state.owner_pid):
+        if state is None:
+            # A run creates its directory, then writes state.json: a directory
+            # without one may be a concurrent run starting right now (parallel
+            # harness runs share this root), so only an old one is stale.
+            if _age(run_dir) > UNSTATED_GRACE:
+                out.append(run_dir)
+        elif not pid_alive(state.owner_pid):
             out.append(run_dir)
     return out
+
+
+#: Seconds a run directory may exist without state.json before it counts as stale.
+UNSTATED_GRACE = 60.0
+
+
+def _age(path: str) -> float:
+    import time
+
+    try:
+        return time.time() - os.stat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
 def pid_alive(pid: int) -> bool:
