@@ -89,9 +89,9 @@ def verdict(
             problems.append(run.problem)
         for path, status in run.statuses.items():
             baseline_ok = control is None or control.get(path) == "passed"
-            if status == "failed" and baseline_ok:
+            if status == "failed" and baseline_ok and path not in caught:
                 caught.append(path)
-            elif status == "error":
+            elif status == "error" and path not in broken:
                 broken.append(path)
     seconds = sum(r.seconds for r in runs)
     result = MutantResult(ident, SURVIVED, caught, broken, seconds=seconds, scenarios_run=count)
@@ -240,7 +240,11 @@ def sweep_one(
     runs = [run_suite(launcher, first, out_dir, mutant.id, extra_args, timeout)]
     if fast or verdict(mutant.id, runs, control()).verdict == CAUGHT:
         return runs
-    rest = [p for p in suite if p not in first]
+    # The rest of the suite, and once more any of the catches that ended in
+    # error (the machinery broke, e.g. a namespace could not be made): an error
+    # is no verdict, so it gets a second chance before the mutant can survive.
+    errored = [p for p in first if runs[0].statuses.get(p) == "error"]
+    rest = errored + [p for p in suite if p not in first]
     runs.append(run_suite(launcher, rest, out_dir, f"{mutant.id}-rest", extra_args, timeout))
     return runs
 

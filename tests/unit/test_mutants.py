@@ -185,3 +185,8 @@ def test_a_flaky_control_scenario_counts_for_nobody_but_does_not_fail_the_sweep(
     caught = verdict("b", runs(x="failed", y="failed"), control.statuses)
     text, code = summary([caught], control)
     assert code == 0 and "x.yaml is flaky" in text
+
+
+def test_an_error_then_a_failure_of_the_same_scenario_is_a_catch() -> None:
+    result = verdict("m", [*runs(a="error"), *runs(a="failed")], None)
+    assert result.verdict == CAUGHT and result.caught_by == ["/s/a.yaml"]
