@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from harness.netstate import Interface, Route
@@ -217,13 +217,19 @@ def route_matches(want: dict[str, Any], route: Route) -> bool:
     )
 
 
-def match_status(expected: Any, actual: Sequence[dict[str, Any]], exact: bool = True) -> list[str]:
+def match_status(
+    expected: Any,
+    actual: Sequence[dict[str, Any]],
+    exact: bool = True,
+    macs: Mapping[str, str] | None = None,
+) -> list[str]:
     """network-status: each expected entry matched by name and interface
     (whichever are given) and its fields. A bare list is exact (no other
     entries) unless ``exact=False``; ``{includes: [...]}`` allows others;
     ``{ordered: [...]}`` wants exactly these in this order (the order the
     meta-plugin attached them). An entry with ``absent: true`` asserts that no
-    such entry exists."""
+    such entry exists. ``macs`` (pod interface -> MAC) answers
+    ``mac: {ofInterface: true}``."""
     items, mode = list_spec(expected)
     if mode == EXACT and not exact:
         mode = INCLUDES
@@ -248,7 +254,7 @@ def match_status(expected: Any, actual: Sequence[dict[str, Any]], exact: bool = 
                     f"network-status entry [{i}] is {have}, expected {status_label(want)}"
                 )
                 continue
-            found = status_entry_problems(want, entry)
+            found = status_entry_problems(want, entry, macs)
             problems += [f"network-status entry [{i}]: {p}" for p in found]
         if len(actual) != len(wanted):
             problems.append(
@@ -264,7 +270,7 @@ def match_status(expected: Any, actual: Sequence[dict[str, Any]], exact: bool = 
             continue
         entry_problems: list[str] = []
         for entry in candidates:
-            entry_problems = status_entry_problems(want, entry)
+            entry_problems = status_entry_problems(want, entry, macs)
             if not entry_problems:
                 remaining.remove(entry)
                 break
@@ -284,12 +290,25 @@ def status_label(want: dict[str, Any]) -> str:
     return ", ".join(f"{k}={want[k]}" for k in ("name", "interface") if k in want) or "any"
 
 
-def status_entry_problems(want: dict[str, Any], entry: dict[str, Any]) -> list[str]:
+def status_entry_problems(
+    want: dict[str, Any], entry: dict[str, Any], macs: Mapping[str, str] | None = None
+) -> list[str]:
     """One network-status entry's fields. ``default`` is optional in NPWG 5.3.5
-    and false when absent, so an entry without it matches ``default: false``."""
+    and false when absent, so an entry without it matches ``default: false``.
+    ``mac: {ofInterface: true}``: the entry's mac is the MAC of the pod
+    interface it names (NPWG 5.3.4), looked up in ``macs``."""
     problems: list[str] = []
     if "default" in want and bool(entry.get("default", False)) != want["default"]:
         problems.append(f"default is {entry.get('default', False)}, expected {want['default']}")
+    want_mac = want.get("mac")
+    if isinstance(want_mac, dict) and want_mac.get("ofInterface"):
+        want = {k: v for k, v in want.items() if k != "mac"}
+        ifname = str(entry.get("interface", ""))
+        itf_mac = (macs or {}).get(ifname)
+        if itf_mac is None:
+            problems.append(f"mac: the pod has no interface {ifname!r} to compare with")
+        elif str(entry.get("mac", "")).lower() != itf_mac.lower():
+            problems.append(f"mac is {entry.get('mac')!r}, but interface {ifname} has {itf_mac}")
     for key in ("mac", "mtu", "device-info"):
         if key in want:
             problems += [f"{key}{p}" for p in value_problems(want[key], entry.get(key, MISSING))]

@@ -29,7 +29,13 @@ import pytest
 
 from harness.backends import BACKENDS, Options, make_cluster, probes_for, unavailable_reason
 from harness.cluster import Cluster, PodOutcome
-from harness.matchers import diff_text, match_interface, match_routes, match_status
+from harness.matchers import (
+    diff_text,
+    error_problems,
+    match_interface,
+    match_routes,
+    match_status,
+)
 from harness.netstate import PodNetwork
 from harness.runner import (
     POD_TIMEOUT,
@@ -229,8 +235,8 @@ class Pod:
     def expect(
         self,
         interfaces: dict[str, Any] | None = None,
-        routes: list[dict[str, Any]] | None = None,
-        network_status: list[dict[str, Any]] | None = None,
+        routes: list[dict[str, Any]] | dict[str, Any] | None = None,
+        network_status: list[dict[str, Any]] | dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
     ) -> None:
         """Assert like a scenario's pod expectation (same matchers, same keys)."""
@@ -238,13 +244,8 @@ class Pod:
         if error is not None:
             got = outcome.error
             assert got is not None, f"pod {self.name}: expected CNI error {error}, got none"
-            assert "code" not in error or got.code == error["code"], (
-                f"pod {self.name}: CNI error code {got.code}, expected {error['code']}: "
-                f"{got.message}"
-            )
-            assert "contains" not in error or error["contains"] in got.message, (
-                f"pod {self.name}: CNI error lacks {error['contains']!r}: {got.message}"
-            )
+            wrong = error_problems(error, got.code, got.message)
+            assert not wrong, f"pod {self.name}: {'; '.join(wrong)}: {got.message}"
             return
         assert outcome.ready, (
             f"pod {self.name}: sandbox not ready: "
@@ -254,7 +255,8 @@ class Pod:
         problems: list[str] = []
         for ifname, want in (interfaces or {}).items():
             problems += match_interface(ifname, want, network.interface(ifname))
-        problems += match_routes(routes or [], network.routes)
+        if routes is not None:  # a list is all the pod's routes; {includes: [...]} at least
+            problems += match_routes(routes, network.routes)
         expected: dict[str, Any] = {"interfaces": interfaces or {}, "routes": routes or []}
         actual: dict[str, Any] = {
             "interfaces": {

@@ -494,7 +494,8 @@ class ScenarioRun:
             pod = self.cluster.get_pod(namespace, name) or {}
             text = ((pod.get("metadata") or {}).get("annotations") or {}).get(STATUS_ANNOTATION)
             actual_status = json.loads(text) if text else []
-            status_problems = match_status(item["networkStatus"], actual_status)
+            macs = {itf.name: itf.mac for itf in network.interfaces}
+            status_problems = match_status(item["networkStatus"], actual_status, macs=macs)
             if status_problems:
                 self.fail(
                     pointer,

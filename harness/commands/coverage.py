@@ -94,24 +94,23 @@ def render(
     profiles: dict[str, dict[str, str]],
     group: str | None = None,
 ) -> tuple[str, list[str]]:
-    """The printed report and the uncovered normative clauses (not proven in
-    every profile of the results; with no results, not proven at all)."""
+    """The printed report and the uncovered normative clauses (proven in no
+    profile of the results; with no results, not proven at all). The count
+    of proven clauses is given per profile: a peer's gaps stay visible when
+    its results are read together with pymultus's."""
     lines: list[str] = []
     uncovered: list[str] = []
     informative: list[str] = []
     names = list(profiles) or ["(no results)"]
-    counted = 0
+    counted = {p: 0 for p in profiles}
     for clause_id, item in table.items():
         clause = clauses.get(clause_id)
         if group and (clause is None or clause.group != group):
             continue
-        ok = bool(profiles) and all(proven(item, profiles[p]) for p in profiles)
-        if ok:
-            counted += 1
-        elif clause and clause.informative:
-            informative.append(clause_id)
-        else:
-            uncovered.append(clause_id)
+        for p in profiles:
+            counted[p] += proven(item, profiles[p])
+        if not any(proven(item, profiles[p]) for p in profiles):
+            (informative if clause and clause.informative else uncovered).append(clause_id)
         if not item.proofs:
             continue
         title = clause.title if clause else "(not in the catalogue)"
@@ -120,9 +119,10 @@ def render(
             states = ", ".join(f"{p}: {profiles.get(p, {}).get(where, 'not run')}" for p in names)
             lines.append(f"    {where}  {states}")
     lines.append("")
+    per_profile = ", ".join(f"{p}: {n}" for p, n in counted.items()) or "no results"
     lines.append(
-        f"{counted} clause(s) proven by a passing expectation ({', '.join(names)}), "
-        f"{len(uncovered)} uncovered"
+        f"clauses proven by a passing expectation: {per_profile}; "
+        f"{len(uncovered)} uncovered in every profile"
     )
     if uncovered:
         lines.append("uncovered clauses (no expectation proves them, or none passed):")

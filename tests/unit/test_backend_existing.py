@@ -170,8 +170,20 @@ def test_existing_unavailable_without_kubectl(
 # ------------------------------------------------------ a scenario, end to end
 def recorded_pod(name: str, ready: bool = True) -> str:
     status = [
-        {"name": "kindnet", "interface": "eth0", "ips": ["10.244.1.5"], "default": True},
-        {"name": f"{NS}/macvlan-conf", "interface": "net1", "ips": ["192.168.1.200"]},
+        # the MACs of pod-ip-addr.json's interfaces, as a meta-plugin reports them
+        {
+            "name": "kindnet",
+            "interface": "eth0",
+            "ips": ["10.244.1.5"],
+            "mac": "46:4e:39:6a:73:90",
+            "default": True,
+        },
+        {
+            "name": f"{NS}/macvlan-conf",
+            "interface": "net1",
+            "ips": ["192.168.1.200"],
+            "mac": "8a:67:58:d0:5c:b6",
+        },
     ]
     pod = {
         "apiVersion": "v1",

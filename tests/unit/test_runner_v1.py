@@ -277,3 +277,22 @@ def test_pod_object_ports_and_networks() -> None:
     assert obj["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"] == '[{"name": "a"}]'
     assert obj["spec"]["nodeName"] == "node-2"
     assert obj["spec"]["containers"][0]["ports"] == [{"containerPort": 80, "hostPort": 8080}]
+
+
+def test_post_checks_run_after_cleanup_and_can_fail_the_scenario(tmp_path: Path) -> None:
+    from harness import runner
+
+    seen: list[list[tuple[Any, ...]]] = []
+
+    def hook(run: runner.ScenarioRun) -> None:
+        seen.append(list(run.cluster.calls))  # type: ignore[attr-defined]
+        run.fail(("name",), "a spec MUST was violated by a recorded call")
+
+    runner.POST_CHECKS.append(hook)
+    try:
+        result, _ = run(tmp_path, "")
+    finally:
+        runner.POST_CHECKS.remove(hook)
+    assert result.status == "failed"
+    assert result.failures[-1].message == "a spec MUST was violated by a recorded call"
+    assert ("delete_pod", "p", True) in seen[0]  # the teardown had already happened

@@ -230,3 +230,16 @@ def test_unexpected_skips_fail_and_listed_ones_need_their_reason() -> None:
     assert notes == [f"{key}: scenarios/c.yaml: listed as an expected skip but it ran"]
     wrong_reason = [Outcome(key, "scenarios/a.yaml", "skipped", "needs thick")]
     assert "expected reason is 'needs kernel:ipvlan'" in judge(wrong_reason, expected)[0][0]
+
+
+def test_the_skip_log_round_trips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.report.skips import SKIP_LOG_ENV, log_outcome, outcomes_from_log
+
+    log = tmp_path / "skips.jsonl"
+    monkeypatch.setenv(SKIP_LOG_ENV, str(log))
+    log_outcome("local/simulated/pymultus-thin", "scenarios/a.yaml", "skipped", "needs thick")
+    log_outcome("local/simulated/pymultus-thin", "scenarios/b.yaml", "passed")
+    assert outcomes_from_log(log.read_text().splitlines()) == [
+        Outcome("local/simulated/pymultus-thin", "scenarios/a.yaml", "skipped", "needs thick"),
+        Outcome("local/simulated/pymultus-thin", "scenarios/b.yaml", "passed", ""),
+    ]
