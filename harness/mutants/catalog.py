@@ -109,7 +109,8 @@ MUTANTS: tuple[Mutant, ...] = (
         file="engine.py",
         find="convert_result(first, self.cfg.cni_version)",
         replace="first",
-        catches=("meta-cni-version-old-caller.yaml", "meta-result-version.yaml"),
+        catches=("meta-result-version.yaml", "meta-cni-version-old-caller.yaml"),
+        fast=True,
     ),
     Mutant(
         id="del-skipped",
