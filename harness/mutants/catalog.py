@@ -360,7 +360,7 @@ MUTANTS: tuple[Mutant, ...] = (
         breaks="npwg-5.3.6 (dns)",
         file="model/status.py",
         find='    dns = result.get("dns")\n    if not isinstance(dns, Mapping):\n',
-        replace='    dns = None\n    if not isinstance(dns, Mapping):\n',
+        replace="    dns = None\n    if not isinstance(dns, Mapping):\n",
         catches=("meta-network-status-fields.yaml",),
     ),
 )
