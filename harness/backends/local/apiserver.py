@@ -41,7 +41,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
+from harness.backends.local import streaming
 from harness.backends.local.nsutil import socket_in_netns
+from harness.backends.local.podio import NodeStreams
 from harness.backends.local.store import (
     JSON_PATCH,
     MERGE_PATCH,
@@ -476,6 +478,8 @@ class APIServer:
         self._fault_scope = "all"  # or "nodes": only requests through node listeners
         self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
         self.requests: collections.deque[RequestRecord] = collections.deque(maxlen=10000)
+        # pods/exec, attach, log, portforward go to the pod's node (podio.NodeStreams).
+        self.node_streams: dict[str, NodeStreams] = {}
 
     # ---- lifecycle ------------------------------------------------------------
 
@@ -1112,7 +1116,9 @@ class _Handler(BaseHTTPRequestHandler):
         if rt.namespaced and namespace is None and name is not None:
             raise self._not_found()
         if sub is not None and not (
-            (sub == "status" and rt.status_subresource) or (sub == "binding" and rt is PODS)
+            (sub == "status" and rt.status_subresource)
+            or (sub == "binding" and rt is PODS)
+            or (sub in streaming.SUBRESOURCES and rt is PODS and name is not None)
         ):
             raise self._not_found()
         self._resource = rt.plural + (f"/{sub}" if sub else "")
@@ -1204,6 +1210,9 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         store = self.api.store
         rt, ns, name, sub = route.rt, route.namespace, route.name, route.subresource
+        if sub in streaming.SUBRESOURCES and name is not None and ns is not None:
+            self._serve_stream(method, sub, ns, name)
+            return
         if method != "GET" and query.get("dryRun"):
             raise APIError.bad_request("dryRun is not supported by the embedded API server")
         watch = route.legacy_watch or query.get("watch", "").lower() in ("true", "1")
@@ -1277,6 +1286,32 @@ class _Handler(BaseHTTPRequestHandler):
             self._serve_delete(rt, ns, name, sub, query, data)
             return
         raise self._method_not_allowed(method)
+
+    def _serve_stream(self, method: str, sub: str, namespace: str, name: str) -> None:
+        """exec/attach/log/portforward: handed to the pod's node (see streaming)."""
+        allowed = ("GET",) if sub == "log" else ("GET", "POST")
+        if method not in allowed:
+            raise self._method_not_allowed(method)
+        self._verb = "get" if method == "GET" else "create"
+        pod = self.api.store.get_raw(PODS, name, namespace)
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        node = self.api.node_streams.get(str(node_name)) if node_name else None
+        if node is None:
+            where = (
+                f"is on node {node_name}, which serves no {sub} streams"
+                if node_name
+                else "is not scheduled to a node yet"
+            )
+            raise APIError.bad_request(f"pod {namespace}/{name} {where}")
+        streaming.serve(self, sub, pod, node)
+
+    def answered(self, code: int) -> None:
+        """A streaming answer's status line is about to go out: log the request now."""
+        self._code = code
+        self._log_request()
+
+    def client_gone(self) -> bool:
+        return self._client_gone()
 
     def _send_object(self, code: int, obj: Obj) -> None:
         if self._verb == "get" and _wants_table(self.headers.get("Accept")):

@@ -1,0 +1,379 @@
+"""``pods/exec``, ``pods/attach``, ``pods/log`` and ``pods/portforward`` as kubectl speaks them.
+
+exec and attach: kubectl (client-go ``tools/remotecommand``, the WebSocket
+executor that is the default since Kubernetes 1.30) sends ``GET .../exec?
+command=..&stdin=..&stdout=..&stderr=..&tty=..`` as a WebSocket opening
+handshake offering ``v5.channel.k8s.io`` (then v4, v3, v2). Every binary
+message starts with a channel byte: 0 stdin, 1 stdout, 2 stderr, 3 error
+(the final ``metav1.Status``: Success, or Failure with reason
+NonZeroExitCode and the exit code as the ExitCode cause, which kubectl
+turns into its own exit code), 4 resize (``{"Width":..,"Height":..}``);
+v5 adds 255 "close", ``[255, channel]``, so the client can half-close
+stdin. We serve v5 and v4 (the Status on channel 3 is the same).
+
+SPDY (``Upgrade: SPDY/3.1``, kubectl's fallback when the WebSocket upgrade
+fails, and the framing ``kubectl port-forward`` tunnels) is not spoken:
+such requests get a 400 that says so, before any upgrade.
+
+logs: a plain GET answered as ``text/plain``, chunked while following.
+
+The node behind the pod does the work (:mod:`harness.backends.local.podio`):
+this module only speaks HTTP and the channel protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from harness.backends.local import websocket
+from harness.backends.local.podio import LogLine, NodeStreams, PodProcess, StreamUnavailable
+from harness.backends.local.store import APIError
+
+SUBRESOURCES = ("exec", "attach", "log", "portforward")
+CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+_TRUE = ("true", "1")
+_FINISH_GRACE = 2.0  # seconds the client gets to answer our close frame
+
+
+class StreamHandler(Protocol):
+    """What this module needs of the API server's request handler."""
+
+    headers: Any  # email.message.Message: .get(name)
+    rfile: Any
+    wfile: Any
+    connection: Any
+    path: str
+    close_connection: bool
+
+    def answered(self, code: int) -> None: ...
+
+    def client_gone(self) -> bool: ...
+
+
+def query_lists(path: str) -> dict[str, list[str]]:
+    """Every value of every parameter: exec repeats ``command`` once per argument."""
+    return parse_qs(urlsplit(path).query, keep_blank_values=True)
+
+
+def _flag(query: Mapping[str, list[str]], name: str) -> bool:
+    return (query.get(name) or [""])[-1].lower() in _TRUE
+
+
+def _one(query: Mapping[str, list[str]], name: str) -> str:
+    return (query.get(name) or [""])[-1]
+
+
+def pick_container(pod: dict[str, Any], wanted: str) -> str:
+    """The container a request names, or the only one; 400 as the real API words it."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    names = [str(c.get("name")) for c in spec.get("containers") or []]
+    names += [str(c.get("name")) for c in spec.get("initContainers") or []]
+    if not wanted:
+        main = [str(c.get("name")) for c in spec.get("containers") or []]
+        if len(main) == 1:
+            return main[0]
+        raise APIError.bad_request(
+            f"a container name must be specified for pod {meta.get('name')}, "
+            f"choose one of: [{' '.join(main)}]"
+        )
+    if wanted not in names:
+        raise APIError.bad_request(f"container {wanted} is not valid for pod {meta.get('name')}")
+    return wanted
+
+
+def exit_status(code: int) -> dict[str, Any]:
+    """The Status written on the error channel when the process ended."""
+    if code == 0:
+        return {"metadata": {}, "status": "Success"}
+    return {
+        "metadata": {},
+        "status": "Failure",
+        "message": f"command terminated with non-zero exit code: exit status {code}",
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
+    }
+
+
+def choose_protocol(offered: list[str]) -> str | None:
+    return next((p for p in offered if p in CHANNEL_PROTOCOLS), None)
+
+
+def serve(handler: StreamHandler, subresource: str, pod: dict[str, Any], node: NodeStreams) -> None:
+    """Answer one streaming request for ``pod`` on its node (errors raise APIError)."""
+    query = query_lists(handler.path)
+    container = pick_container(pod, _one(query, "container"))
+    if subresource == "log":
+        serve_log(handler, pod, container, node, query)
+        return
+    if subresource == "portforward":
+        raise APIError.bad_request(
+            "port-forward is not served by the embedded API server (kubectl tunnels SPDY "
+            "framing for it, which it does not speak); reach the pod's port from inside "
+            "its network namespace with `kubectl exec POD -- ...` or `harness exec`"
+        )
+    phase = (pod.get("status") or {}).get("phase")
+    if phase in ("Succeeded", "Failed"):
+        raise APIError.bad_request(
+            f"cannot {subresource} into a container in a completed pod; current phase is {phase}"
+        )
+    try:  # before any protocol question: kubectl shows only its fallback's (SPDY) error
+        node.check(pod, container, subresource)
+    except StreamUnavailable as exc:
+        raise APIError.bad_request(str(exc)) from exc
+    if (handler.headers.get("Upgrade") or "").lower().startswith("spdy/"):
+        raise APIError.bad_request(
+            f"{subresource} over SPDY is not served by the embedded API server: use the "
+            f"WebSocket protocol {CHANNEL_PROTOCOLS[0]} (kubectl >= 1.30 does by default; "
+            "unset KUBECTL_REMOTE_COMMAND_WEBSOCKETS if it is false)"
+        )
+    if not websocket.is_upgrade(handler.headers):
+        raise APIError.bad_request("Upgrade request required")
+    protocol = choose_protocol(websocket.offered_protocols(handler.headers))
+    if protocol is None:
+        raise APIError.bad_request(
+            "none of the offered WebSocket subprotocols is served; offer one of "
+            + ", ".join(CHANNEL_PROTOCOLS)
+        )
+    stdin, stdout, stderr = _flag(query, "stdin"), _flag(query, "stdout"), _flag(query, "stderr")
+    tty = _flag(query, "tty")
+    if not (stdin or stdout or stderr):
+        raise APIError.bad_request("you must specify at least 1 of stdin, stdout, stderr")
+    try:
+        if subresource == "exec":
+            argv = query.get("command") or []
+            if not argv:
+                raise APIError.bad_request("you must specify at least 1 command")
+            proc = node.exec(pod, container, argv, tty=tty, stdin=stdin)
+        else:
+            proc = node.attach(pod, container, tty=tty, stdin=stdin)
+    except StreamUnavailable as exc:
+        raise APIError.bad_request(str(exc)) from exc
+    except OSError as exc:
+        raise APIError.bad_request(f"cannot start the command in the pod: {exc}") from exc
+    try:
+        key = handler.headers.get("Sec-WebSocket-Key") or ""
+        handler.close_connection = True
+        handler.answered(101)
+        handler.wfile.write(websocket.handshake_response(key, protocol))
+        handler.wfile.flush()
+        conn = websocket.Connection(handler.rfile, handler.wfile)
+        run_channels(conn, proc, protocol, want_stdout=stdout, want_stderr=stderr and not tty)
+        _close_after_grace(conn, handler)
+    finally:
+        proc.kill()
+
+
+def _pump(conn: websocket.Connection, stream: IO[bytes] | None, channel: int, send: bool) -> None:
+    if stream is None:
+        return
+    read = getattr(stream, "read1", stream.read)
+    while True:
+        data = read(65536)
+        if not data:
+            return
+        if send:
+            try:
+                conn.send(bytes([channel]) + data)
+            except OSError:
+                return
+
+
+def run_channels(
+    conn: websocket.Connection,
+    proc: PodProcess,
+    protocol: str,
+    *,
+    want_stdout: bool,
+    want_stderr: bool,
+) -> None:
+    """Copy stdin in and stdout/stderr out until the process ends, then send its Status.
+
+    The client's messages are read on a thread of their own; the caller's
+    thread waits for the process. When the client goes away first the
+    process is killed (as the kubelet does when the stream closes)."""
+    pumps = [
+        threading.Thread(target=_pump, args=(conn, proc.stdout, STDOUT, want_stdout), daemon=True),
+        threading.Thread(target=_pump, args=(conn, proc.stderr, STDERR, want_stderr), daemon=True),
+    ]
+    for t in pumps:
+        t.start()
+    reader = threading.Thread(target=_read_client, args=(conn, proc, protocol), daemon=True)
+    reader.start()
+    code = proc.wait()
+    for t in pumps:
+        t.join(timeout=5)
+    with contextlib.suppress(OSError):
+        conn.send(bytes([ERROR]) + json.dumps(exit_status(code)).encode())
+    conn.close()
+    reader.join(timeout=_FINISH_GRACE)
+
+
+def _read_client(conn: websocket.Connection, proc: PodProcess, protocol: str) -> None:
+    try:
+        while True:
+            message = conn.receive()
+            if message is None:
+                break
+            if not message:
+                continue
+            channel, data = message[0], message[1:]
+            if channel == STDIN and proc.stdin is not None:
+                try:
+                    proc.stdin.write(data)
+                    proc.stdin.flush()
+                except (OSError, ValueError):
+                    pass
+            elif channel == RESIZE:
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    size = json.loads(data)
+                    proc.resize(int(size["Width"]), int(size["Height"]))
+            elif channel == CLOSE and protocol.startswith("v5.") and data[:1] == bytes([STDIN]):
+                _close_stdin(proc)
+    except websocket.ProtocolError as exc:
+        conn.close(exc.code, str(exc))
+    finally:
+        _close_stdin(proc)
+        if not conn.closed:  # the client left before the process ended
+            proc.kill()
+
+
+def _close_stdin(proc: PodProcess) -> None:
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError, ValueError):
+            proc.stdin.close()
+
+
+def _close_after_grace(conn: websocket.Connection, handler: StreamHandler) -> None:
+    """Our close frame is sent; cut the connection so no thread waits on it."""
+    with contextlib.suppress(OSError):
+        handler.wfile.flush()
+    with contextlib.suppress(OSError):
+        handler.connection.shutdown(socket.SHUT_RDWR)
+
+
+# ---------------------------------------------------------------- logs
+def _parse_time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def select_lines(
+    lines: list[LogLine], *, tail: int | None, since: datetime | None
+) -> list[LogLine]:
+    """tailLines and sinceSeconds/sinceTime, as the kubelet applies them."""
+    if since is not None:
+        lines = [ln for ln in lines if (_parse_time(ln.timestamp) or since) >= since]
+    if tail is not None:
+        lines = lines[-tail:] if tail > 0 else []
+    return lines
+
+
+def render(line: LogLine, timestamps: bool) -> bytes:
+    return ((f"{line.timestamp} " if timestamps else "") + line.text + "\n").encode()
+
+
+def log_options(query: Mapping[str, list[str]]) -> tuple[int | None, datetime | None, int | None]:
+    """(tailLines, since, limitBytes) with 400s naming the bad parameter."""
+
+    def number(name: str) -> int | None:
+        text = _one(query, name)
+        if not text:
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            raise APIError.bad_request(f"{name}: {text!r} is not an integer") from None
+        if value < 0 or (name == "limitBytes" and value == 0):
+            bound = "> 0" if name == "limitBytes" else ">= 0"
+            raise APIError.bad_request(f"{name}: must be {bound}")
+        return value
+
+    since: datetime | None = None
+    seconds = number("sinceSeconds")
+    if seconds is not None:
+        since = datetime.now(UTC) - timedelta(seconds=seconds)
+    if _one(query, "sinceTime"):
+        since = _parse_time(_one(query, "sinceTime"))
+        if since is None:
+            raise APIError.bad_request(f"sinceTime: {_one(query, 'sinceTime')!r} is not RFC 3339")
+    return number("tailLines"), since, number("limitBytes")
+
+
+def serve_log(
+    handler: StreamHandler,
+    pod: dict[str, Any],
+    container: str,
+    node: NodeStreams,
+    query: Mapping[str, list[str]],
+) -> None:
+    if _flag(query, "previous"):
+        meta = pod.get("metadata") or {}
+        raise APIError.bad_request(
+            f'previous terminated container "{container}" in pod "{meta.get("name")}" not found'
+        )
+    tail, since, limit = log_options(query)
+    follow, timestamps = _flag(query, "follow"), _flag(query, "timestamps")
+    try:
+        history = list(node.log(pod, container, follow=False, stop=handler.client_gone))
+    except StreamUnavailable as exc:
+        raise APIError.bad_request(str(exc)) from exc
+    first = b"".join(render(ln, timestamps) for ln in select_lines(history, tail=tail, since=since))
+    if limit is not None:
+        first = first[:limit]
+    if not follow:
+        handler.answered(200)
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {len(first)}\r\nCache-Control: no-cache, private\r\n\r\n"
+        )
+        handler.wfile.write(head.encode() + first)
+        return
+    handler.close_connection = True
+    handler.answered(200)
+    handler.wfile.write(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+        b"Cache-Control: no-cache, private\r\n\r\n"
+    )
+    sent = _write_chunk(handler, first)
+    skip = len(history)
+    for line in _follow(node, pod, container, handler.client_gone):
+        if skip:
+            skip -= 1
+            continue
+        data = render(line, timestamps)
+        if limit is not None:
+            data = data[: max(0, limit - sent)]
+        if not data:
+            break
+        sent += _write_chunk(handler, data)
+    with contextlib.suppress(OSError):
+        handler.wfile.write(b"0\r\n\r\n")
+        handler.wfile.flush()
+
+
+def _follow(
+    node: NodeStreams, pod: dict[str, Any], container: str, stop: Callable[[], bool]
+) -> Iterator[LogLine]:
+    try:
+        yield from node.log(pod, container, follow=True, stop=stop)
+    except StreamUnavailable:
+        return
+
+
+def _write_chunk(handler: StreamHandler, data: bytes) -> int:
+    if not data:
+        return 0
+    handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+    handler.wfile.flush()
+    return len(data)
