@@ -18,7 +18,9 @@ DEFAULT_RESULTS = "reports/results.json"
 
 def register(sub: Any) -> None:
     p = sub.add_parser("coverage", help="spec clauses -> scenarios -> last result")
-    p.add_argument("paths", nargs="*", default=["scenarios"])
+    p.add_argument(
+        "paths", nargs="*", default=[], help="scenario files or directories (default: the suite)"
+    )
     p.add_argument(
         "--results",
         default=DEFAULT_RESULTS,

@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from harness.backends.local import sh
@@ -389,7 +389,10 @@ def load_state(run_dir: str) -> State | None:
             data: dict[str, Any] = json.load(f)
     except (OSError, ValueError):
         return None
-    return State(**data)
+    # /run/harness is shared by every harness on the machine: a newer one may record
+    # more than this one knows; read what we know rather than fail on the rest.
+    known = {f.name for f in fields(State)}
+    return State(**{k: v for k, v in data.items() if k in known})
 
 
 def destroy_run_dir(run_dir: str) -> None:
