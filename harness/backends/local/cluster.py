@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from harness.backends.local import sh
+from harness.backends.local import nodestatus, sh
 from harness.backends.local.apiserver import APIServer, make_self_signed_cert, server_tls_context
 from harness.backends.local.devices import DEVICE_INFO_DIR, POD_RESOURCES_SOCKET, DevicePlugin
 from harness.backends.local.kubelet import Kubelet
@@ -752,30 +752,8 @@ def node_file_leaks(node: Node) -> list[str]:
 
 
 def node_object(node: Node) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": node.name, "labels": {"kubernetes.io/hostname": node.name}},
-        "spec": {"podCIDR": node.pod_cidr, "podCIDRs": [node.pod_cidr]},
-        "status": {
-            "addresses": [
-                {"type": "InternalIP", "address": node.ip},
-                {"type": "Hostname", "address": node.name},
-            ],
-            "conditions": [{"type": "Ready", "status": "True"}],
-            # kubectl's VERSION column and `describe node` read these.
-            "nodeInfo": {
-                "kubeletVersion": "v1.31.0-harness",
-                "containerRuntimeVersion": "harness-local://1",
-                "kernelVersion": os.uname().release,
-                "osImage": "simulated node (network + mount namespace)",
-                "operatingSystem": "linux",
-                "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(
-                    os.uname().machine, os.uname().machine
-                ),
-            },
-        },
-    }
+    """The Node the kubelet registers (complete: see :mod:`nodestatus`)."""
+    return nodestatus.node_object(node.name, node.ip, node.pod_cidr, cluster_id=node.netns)
 
 
 def object_path(obj: dict[str, Any]) -> str:

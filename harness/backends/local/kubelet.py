@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.backends.local.devices import DevicePlugin
+from harness.backends.local.events import EventRecorder
+from harness.backends.local.nodelease import NodeHeartbeat
 from harness.backends.local.topology import NETNS_DIR, Node, Topology
 from harness.kubeapi import APIError, KubeHTTP, pod_path
 from pymultus.cni.conflist import NetworkConfigList, add_list, del_list, load_network_config
@@ -105,9 +107,11 @@ class Kubelet:
         # The last torn-down sandbox of each pod (namespace/name) with its pod
         # object, so the harness can repeat a DEL as a runtime may (cnicall.py).
         self.removed: dict[str, tuple[Sandbox, dict[str, Any]]] = {}
+        self.recorder = EventRecorder(api, "kubelet", node.name, on_error=self._fail)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        NodeHeartbeat(self.node.name, self.api, self.stopping).start()  # Lease + conditions
         self.thread = threading.Thread(
             target=self._watch_loop, name=f"kubelet-{self.node.name}", daemon=True
         )
@@ -338,6 +342,7 @@ class Kubelet:
         with self.lock:
             sandbox = self.sandboxes.get(uid)
         if sandbox is not None and sandbox.ready:
+            self.recorder.killing(pod)
             started = time.monotonic()
             cached = self.cache.load(sandbox.network, sandbox.container_id, POD_IFNAME)
             prev = cached[1] if cached else None
@@ -387,7 +392,7 @@ class Kubelet:
                     "Warning",
                     "FailedKillPod",
                     f"error killing pod: failed to destroy network for sandbox "
-                    f'"{sandbox.container_id[:12]}" (attempt {attempt}/{attempts}): {exc}',
+                    f'"{sandbox.container_id[:12]}": {exc}',
                 )
                 if attempt < attempts:
                     time.sleep(backoff_delay(attempt, initial=0.2, cap=2.0))
@@ -458,31 +463,7 @@ class Kubelet:
             self._fail(f"status: {exc}")
 
     def _event(self, pod: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        meta = pod["metadata"]
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "kind": "Pod",
-                "namespace": meta["namespace"],
-                "name": meta["name"],
-                "uid": meta["uid"],
-                "apiVersion": "v1",
-            },
-            "reason": reason,
-            "message": message,
-            "type": type_,
-            "source": {"component": "kubelet", "host": self.node.name},
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
-        try:
-            self.api.request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", event)
-        except Exception as exc:
-            self._fail(f"event: {exc}")
+        self.recorder.record(pod, type_, reason, message)  # correlated: count, not copies
 
     # -------------------------------------------------------------- query
     def sandbox_by_uid(self, uid: str) -> Sandbox | None:

@@ -29,12 +29,14 @@ import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any, Protocol
+from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
 from harness.backends.local import websocket
+from harness.backends.local.apierrors import APIError
 from harness.backends.local.podio import LogLine, NodeStreams, PodProcess, StreamUnavailable
-from harness.backends.local.store import APIError
+from harness.backends.local.resources import PODS
+from harness.backends.local.routes import Call, Done, Routes
 
 SUBRESOURCES = ("exec", "attach", "log", "portforward")
 CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
@@ -43,19 +45,41 @@ _TRUE = ("true", "1")
 _FINISH_GRACE = 2.0  # seconds the client gets to answer our close frame
 
 
-class StreamHandler(Protocol):
-    """What this module needs of the API server's request handler."""
+# kind and verbs as a real API server's discovery lists them.
+_KINDS = {
+    "exec": ("PodExecOptions", ("create", "get")),
+    "attach": ("PodAttachOptions", ("create", "get")),
+    "portforward": ("PodPortForwardOptions", ("create", "get")),
+    "log": ("Pod", ("get",)),
+}
 
-    headers: Any  # email.message.Message: .get(name)
-    rfile: Any
-    wfile: Any
-    connection: Any
-    path: str
-    close_connection: bool
 
-    def answered(self, code: int) -> None: ...
+def register(routes: Routes) -> None:
+    """pods/exec, attach, portforward and log in the API server's registry."""
+    for sub, (kind, verbs) in _KINDS.items():
+        methods = ("GET",) if sub == "log" else ("GET", "POST")
+        routes.add_subresource("pods", sub, handle, methods=methods, kind=kind, verbs=verbs)
 
-    def client_gone(self) -> bool: ...
+
+def handle(call: Call) -> None:
+    """Find the pod's node and hand the request to it (errors are 400 Status answers)."""
+    route = call.route
+    assert route is not None and route.subresource is not None
+    namespace, name = route.namespace, route.name
+    if namespace is None or name is None:
+        raise APIError(404, "NotFound", "the server could not find the requested resource")
+    pod = call.store.get_raw(PODS, name, namespace)
+    node_name = (pod.get("spec") or {}).get("nodeName")
+    node = call.api.node_streams.get(str(node_name)) if node_name else None
+    if node is None:
+        where = (
+            f"is on node {node_name}, which serves no {route.subresource} streams"
+            if node_name
+            else "is not scheduled to a node yet"
+        )
+        raise APIError.bad_request(f"pod {namespace}/{name} {where}")
+    serve(call, route.subresource, pod, node)
+    raise Done()
 
 
 def query_lists(path: str) -> dict[str, list[str]]:
@@ -107,12 +131,13 @@ def choose_protocol(offered: list[str]) -> str | None:
     return next((p for p in offered if p in CHANNEL_PROTOCOLS), None)
 
 
-def serve(handler: StreamHandler, subresource: str, pod: dict[str, Any], node: NodeStreams) -> None:
+def serve(call: Call, subresource: str, pod: dict[str, Any], node: NodeStreams) -> None:
     """Answer one streaming request for ``pod`` on its node (errors raise APIError)."""
-    query = query_lists(handler.path)
+    # Call.query keeps one value per name; exec repeats ``command``: read the raw URL.
+    query = query_lists(getattr(call.exchange, "path", call.path))
     container = pick_container(pod, _one(query, "container"))
     if subresource == "log":
-        serve_log(handler, pod, container, node, query)
+        serve_log(call, pod, container, node, query)
         return
     if subresource == "portforward":
         raise APIError.bad_request(
@@ -129,15 +154,15 @@ def serve(handler: StreamHandler, subresource: str, pod: dict[str, Any], node: N
         node.check(pod, container, subresource)
     except StreamUnavailable as exc:
         raise APIError.bad_request(str(exc)) from exc
-    if (handler.headers.get("Upgrade") or "").lower().startswith("spdy/"):
+    if (call.headers.get("Upgrade") or "").lower().startswith("spdy/"):
         raise APIError.bad_request(
             f"{subresource} over SPDY is not served by the embedded API server: use the "
             f"WebSocket protocol {CHANNEL_PROTOCOLS[0]} (kubectl >= 1.30 does by default; "
             "unset KUBECTL_REMOTE_COMMAND_WEBSOCKETS if it is false)"
         )
-    if not websocket.is_upgrade(handler.headers):
+    if not websocket.is_upgrade(call.headers):
         raise APIError.bad_request("Upgrade request required")
-    protocol = choose_protocol(websocket.offered_protocols(handler.headers))
+    protocol = choose_protocol(websocket.offered_protocols(call.headers))
     if protocol is None:
         raise APIError.bad_request(
             "none of the offered WebSocket subprotocols is served; offer one of "
@@ -160,14 +185,13 @@ def serve(handler: StreamHandler, subresource: str, pod: dict[str, Any], node: N
     except OSError as exc:
         raise APIError.bad_request(f"cannot start the command in the pod: {exc}") from exc
     try:
-        key = handler.headers.get("Sec-WebSocket-Key") or ""
-        handler.close_connection = True
-        handler.answered(101)
-        handler.wfile.write(websocket.handshake_response(key, protocol))
-        handler.wfile.flush()
-        conn = websocket.Connection(handler.rfile, handler.wfile)
+        key = call.headers.get("Sec-WebSocket-Key") or ""
+        call.close_after()
+        call.write_head(101, websocket.handshake_headers(key, protocol))
+        call.wfile.flush()
+        conn = websocket.Connection(call.rfile, call.wfile)
         run_channels(conn, proc, protocol, want_stdout=stdout, want_stderr=stderr and not tty)
-        _close_after_grace(conn, handler)
+        _cut(call)
     finally:
         proc.kill()
 
@@ -252,12 +276,12 @@ def _close_stdin(proc: PodProcess) -> None:
             proc.stdin.close()
 
 
-def _close_after_grace(conn: websocket.Connection, handler: StreamHandler) -> None:
+def _cut(call: Call) -> None:
     """Our close frame is sent; cut the connection so no thread waits on it."""
     with contextlib.suppress(OSError):
-        handler.wfile.flush()
+        call.wfile.flush()
     with contextlib.suppress(OSError):
-        handler.connection.shutdown(socket.SHUT_RDWR)
+        call.connection.shutdown(socket.SHUT_RDWR)
 
 
 # ---------------------------------------------------------------- logs
@@ -311,7 +335,7 @@ def log_options(query: Mapping[str, list[str]]) -> tuple[int | None, datetime | 
 
 
 def serve_log(
-    handler: StreamHandler,
+    call: Call,
     pod: dict[str, Any],
     container: str,
     node: NodeStreams,
@@ -325,29 +349,20 @@ def serve_log(
     tail, since, limit = log_options(query)
     follow, timestamps = _flag(query, "follow"), _flag(query, "timestamps")
     try:
-        history = list(node.log(pod, container, follow=False, stop=handler.client_gone))
+        history = list(node.log(pod, container, follow=False, stop=call.client_gone))
     except StreamUnavailable as exc:
         raise APIError.bad_request(str(exc)) from exc
     first = b"".join(render(ln, timestamps) for ln in select_lines(history, tail=tail, since=since))
     if limit is not None:
         first = first[:limit]
     if not follow:
-        handler.answered(200)
-        head = (
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-            f"Content-Length: {len(first)}\r\nCache-Control: no-cache, private\r\n\r\n"
-        )
-        handler.wfile.write(head.encode() + first)
+        call.send(200, first, "text/plain")
         return
-    handler.close_connection = True
-    handler.answered(200)
-    handler.wfile.write(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
-        b"Cache-Control: no-cache, private\r\n\r\n"
-    )
-    sent = _write_chunk(handler, first)
+    call.close_after()
+    call.write_head(200, {"Content-Type": "text/plain", "Transfer-Encoding": "chunked"})
+    sent = _write_chunk(call, first)
     skip = len(history)
-    for line in _follow(node, pod, container, handler.client_gone):
+    for line in _follow(node, pod, container, call.client_gone):
         if skip:
             skip -= 1
             continue
@@ -356,10 +371,10 @@ def serve_log(
             data = data[: max(0, limit - sent)]
         if not data:
             break
-        sent += _write_chunk(handler, data)
+        sent += _write_chunk(call, data)
     with contextlib.suppress(OSError):
-        handler.wfile.write(b"0\r\n\r\n")
-        handler.wfile.flush()
+        call.wfile.write(b"0\r\n\r\n")
+        call.wfile.flush()
 
 
 def _follow(
@@ -371,9 +386,9 @@ def _follow(
         return
 
 
-def _write_chunk(handler: StreamHandler, data: bytes) -> int:
+def _write_chunk(call: Call, data: bytes) -> int:
     if not data:
         return 0
-    handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-    handler.wfile.flush()
+    call.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+    call.wfile.flush()
     return len(data)

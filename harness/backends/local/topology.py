@@ -21,12 +21,13 @@ directory, so :func:`destroy_run_dir` can remove it after a crash too.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import os
 import shutil
 import threading
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.backends.local import sh
@@ -389,9 +390,8 @@ def load_state(run_dir: str) -> State | None:
             data: dict[str, Any] = json.load(f)
     except (OSError, ValueError):
         return None
-    # /run/harness is shared by every harness on the machine: a newer one may record
-    # more than this one knows; read what we know rather than fail on the rest.
-    known = {f.name for f in fields(State)}
+    # Fields a newer harness wrote (another checkout's run dir) are ignored.
+    known = {f.name for f in dataclasses.fields(State)}
     return State(**{k: v for k, v in data.items() if k in known})
 
 

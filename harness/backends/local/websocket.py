@@ -61,16 +61,14 @@ def accept_key(client_key: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def handshake_response(client_key: str, protocol: str) -> bytes:
-    """The 101 answer that completes the opening handshake with ``protocol`` chosen."""
-    lines = [
-        "HTTP/1.1 101 Switching Protocols",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Accept: {accept_key(client_key)}",
-        f"Sec-WebSocket-Protocol: {protocol}",
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+def handshake_headers(client_key: str, protocol: str) -> dict[str, str]:
+    """The headers of the 101 answer that completes the handshake with ``protocol``."""
+    return {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Accept": accept_key(client_key),
+        "Sec-WebSocket-Protocol": protocol,
+    }
 
 
 def encode_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
