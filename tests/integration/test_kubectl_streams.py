@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 
@@ -145,15 +146,99 @@ def test_logs_are_the_kubelets_record_and_follow_stops(local_cluster: LocalClust
     assert "Scheduled" in out
 
 
-def test_attach_and_port_forward_say_why_not(local_cluster: LocalCluster) -> None:
+ECHO_SERVER = """
+import socket, sys
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 7007)); srv.listen(4); print("listening", flush=True)
+while True:
+    conn, _ = srv.accept()
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            break
+        conn.sendall(data)
+    conn.close()
+"""
+
+
+def echo_through(port: int, payload: bytes) -> bytes:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing listens on {port}"
+            time.sleep(0.1)
+    with sock:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("websockets", ["true", "false"])  # tunnelled SPDY, plain SPDY
+def test_port_forward_reaches_a_port_inside_the_pod(
+    local_cluster: LocalCluster, websockets: str
+) -> None:
+    c = local_cluster
+    c.create_pod(pod("server"))
+    running(c, "server")
+    env = {**os.environ, "KUBECONFIG": c.kubeconfig, "KUBECTL_PORT_FORWARD_WEBSOCKETS": websockets}
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        server = subprocess.Popen(
+            ["kubectl", "exec", "server", "--", "python3", "-c", ECHO_SERVER],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        procs.append(server)
+        assert server.stdout is not None and server.stdout.readline() == "listening\n"
+        local = free_port()
+        forward = subprocess.Popen(
+            ["kubectl", "port-forward", "server", f"{local}:7007"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        procs.append(forward)
+        payload = os.urandom(1 << 20)  # beyond SPDY's 64 KiB window: flow control works
+        assert echo_through(local, payload) == payload
+        assert echo_through(local, b"again") == b"again"  # a second connection
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def test_attach_and_closed_ports_say_why(local_cluster: LocalCluster) -> None:
     c = local_cluster
     c.create_pod(pod("plain"))
     running(c, "plain")
     attach = kubectl(c, "attach", "plain", timeout=20)
     assert attach.returncode != 0
     assert "no process to attach to" in attach.stderr and "kubectl exec" in attach.stderr
-    forward = kubectl(c, "port-forward", "plain", "18080:80", timeout=20)
-    assert forward.returncode != 0 and "port-forward is not served" in forward.stderr
+
+    local = free_port()
+    env = {**os.environ, "KUBECONFIG": c.kubeconfig}
+    forward = subprocess.Popen(
+        ["kubectl", "port-forward", "plain", f"{local}:7999"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert echo_through(local, b"x") == b""  # nothing listens on 7999 in the pod
+        _, err = forward.communicate(timeout=15)
+    finally:
+        if forward.poll() is None:
+            forward.kill()
+            forward.wait()
+    assert "error forwarding port 7999 to pod default/plain" in err
+    assert "Connection refused" in err
 
     # A pod that has no sandbox (its node is not in the cluster): no traceback, a 400.
     c.create_pod(pod("nowhere", node="node-9"))

@@ -15,7 +15,8 @@ process. So, on these nodes:
   a pod whose kubelet recorded nothing has an empty log.
 - **attach** is refused with a clear error: there is no container process
   to attach to.
-- **port-forward** connects to the port inside the pod's network namespace.
+- **port-forward** connects to the port on the pod's loopback, from inside
+  its network namespace.
 
 Nodes that run containerd serve the same protocol through CRI.
 """

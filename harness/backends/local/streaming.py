@@ -11,9 +11,11 @@ turns into its own exit code), 4 resize (``{"Width":..,"Height":..}``);
 v5 adds 255 "close", ``[255, channel]``, so the client can half-close
 stdin. We serve v5 and v4 (the Status on channel 3 is the same).
 
-SPDY (``Upgrade: SPDY/3.1``, kubectl's fallback when the WebSocket upgrade
-fails, and the framing ``kubectl port-forward`` tunnels) is not spoken:
-such requests get a 400 that says so, before any upgrade.
+port-forward: SPDY streams (:mod:`harness.backends.local.portforward`),
+tunnelled in a WebSocket (``SPDY/3.1+portforward.k8s.io``, kubectl's
+default since 1.31) or on a connection upgraded to ``SPDY/3.1``. exec and
+attach over SPDY (kubectl's fallback when the WebSocket upgrade fails) are
+not spoken: such requests get a 400 that says so, before any upgrade.
 
 logs: a plain GET answered as ``text/plain``, chunked while following.
 
@@ -32,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
-from harness.backends.local import websocket
+from harness.backends.local import portforward, websocket
 from harness.backends.local.apierrors import APIError
 from harness.backends.local.podio import LogLine, NodeStreams, PodProcess, StreamUnavailable
 from harness.backends.local.resources import PODS
@@ -135,16 +137,13 @@ def serve(call: Call, subresource: str, pod: dict[str, Any], node: NodeStreams) 
     """Answer one streaming request for ``pod`` on its node (errors raise APIError)."""
     # Call.query keeps one value per name; exec repeats ``command``: read the raw URL.
     query = query_lists(getattr(call.exchange, "path", call.path))
+    if subresource == "portforward":  # a pod's ports, not a container's
+        serve_port_forward(call, pod, node)
+        return
     container = pick_container(pod, _one(query, "container"))
     if subresource == "log":
         serve_log(call, pod, container, node, query)
         return
-    if subresource == "portforward":
-        raise APIError.bad_request(
-            "port-forward is not served by the embedded API server (kubectl tunnels SPDY "
-            "framing for it, which it does not speak); reach the pod's port from inside "
-            "its network namespace with `kubectl exec POD -- ...` or `harness exec`"
-        )
     phase = (pod.get("status") or {}).get("phase")
     if phase in ("Succeeded", "Failed"):
         raise APIError.bad_request(
@@ -194,6 +193,73 @@ def serve(call: Call, subresource: str, pod: dict[str, Any], node: NodeStreams) 
         _cut(call)
     finally:
         proc.kill()
+
+
+def serve_port_forward(call: Call, pod: dict[str, Any], node: NodeStreams) -> None:
+    """SPDY port-forward, tunnelled in a WebSocket or on the upgraded connection."""
+    meta = pod.get("metadata") or {}
+    phase = (pod.get("status") or {}).get("phase")
+    if phase != "Running":
+        raise APIError.bad_request(
+            f"unable to forward ports to pod {meta.get('name')}: it is not running (phase {phase})"
+        )
+    try:
+        node.check(pod, "", "portforward")
+    except StreamUnavailable as exc:
+        raise APIError.bad_request(str(exc)) from exc
+    describe = f"pod {meta.get('namespace')}/{meta.get('name')}"
+
+    def connect(port: int) -> socket.socket:
+        return node.connect(pod, port)
+
+    upgrade = (call.headers.get("Upgrade") or "").lower()
+    if websocket.is_upgrade(call.headers):
+        if portforward.TUNNEL_PROTOCOL not in websocket.offered_protocols(call.headers):
+            raise APIError.bad_request(
+                f"port-forward over WebSocket needs the subprotocol {portforward.TUNNEL_PROTOCOL}"
+            )
+        key = call.headers.get("Sec-WebSocket-Key") or ""
+        call.close_after()
+        call.write_head(101, websocket.handshake_headers(key, portforward.TUNNEL_PROTOCOL))
+        call.wfile.flush()
+        conn = websocket.Connection(call.rfile, call.wfile)
+        portforward.serve_session(portforward.WebSocketBytes(conn), connect, describe)
+        conn.close()
+    elif upgrade.startswith("spdy/3.1"):
+        offered = call.headers.get_all("X-Stream-Protocol-Version") or []
+        if offered and portforward.PROTOCOL not in ",".join(offered):
+            raise APIError.bad_request(f"port-forward needs protocol {portforward.PROTOCOL}")
+        call.close_after()
+        call.write_head(
+            101,
+            {
+                "Connection": "Upgrade",
+                "Upgrade": "SPDY/3.1",
+                "X-Stream-Protocol-Version": portforward.PROTOCOL,
+            },
+        )
+        call.wfile.flush()
+        portforward.serve_session(_Raw(call), connect, describe)
+    else:
+        raise APIError.bad_request("Upgrade request required")
+    _cut(call)
+
+
+class _Raw:
+    """The upgraded connection as the SPDY session's byte stream."""
+
+    def __init__(self, call: Call) -> None:
+        self._rfile, self._wfile = call.rfile, call.wfile
+
+    def read(self, size: int, /) -> bytes:
+        reader = getattr(self._rfile, "read1", self._rfile.read)
+        return bytes(reader(size))
+
+    def write(self, data: bytes, /) -> None:
+        self._wfile.write(data)
+
+    def flush(self) -> None:
+        self._wfile.flush()
 
 
 def _pump(conn: websocket.Connection, stream: IO[bytes] | None, channel: int, send: bool) -> None:
