@@ -643,8 +643,8 @@ def test_kubectl_get_apply_delete(server: APIServer, tmp_path: Any) -> None:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    assert "created" in kubectl("apply", "--validate=false", "-f", str(manifest))
-    assert "unchanged" in kubectl("apply", "--validate=false", "-f", str(manifest))
+    assert "created" in kubectl("apply", "-f", str(manifest))
+    assert "unchanged" in kubectl("apply", "-f", str(manifest))
     assert "macvlan-conf" in kubectl("get", "net-attach-def")
     assert "Config:" in kubectl("describe", "net-attach-def", "macvlan-conf")
     assert "deleted" in kubectl("delete", "net-attach-def", "macvlan-conf")

@@ -236,3 +236,11 @@ def test_registered_subresource_is_routed_and_discovered() -> None:
         assert "pods/echo" in {r["name"] for r in core["resources"]}
     finally:
         srv.stop()
+
+
+def test_watch_from_a_compacted_version_is_410_gone(server: APIServer) -> None:
+    events = list(server.store.watch("pods", resource_version="1", timeout=1))
+    assert [e.type for e in events] == ["ERROR"]
+    assert events[0].raw["code"] == 410 and events[0].raw["reason"] == "Expired"
+    current = server.store.resource_version
+    assert list(server.store.watch("pods", resource_version=current, timeout=0.2)) == []

@@ -364,8 +364,16 @@ def nad_crd_manifest() -> Obj:
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
                                 "spec": {
+                                    "description": "The desired attachment.",
                                     "type": "object",
-                                    "properties": {"config": {"type": "string"}},
+                                    "properties": {
+                                        "config": {
+                                            "description": (
+                                                "A CNI network configuration (JSON, as a string)."
+                                            ),
+                                            "type": "string",
+                                        }
+                                    },
                                 },
                             },
                         }

@@ -71,6 +71,10 @@ class Store(Deletions):
         for ns in INITIAL_NAMESPACES:
             self.create(NAMESPACES, {"metadata": {"name": ns}})
         self.create(CRDS, nad_crd_manifest())
+        # The boot-time writes are compacted away, as on a real server whose
+        # etcd has been compacted: a watch from resourceVersion=1 is 410 Gone
+        # (the client relists) rather than a replay of the whole history.
+        self.compact()
 
     def create(
         self,
