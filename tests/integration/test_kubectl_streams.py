@@ -61,11 +61,17 @@ def pod(name: str, networks: str | None = None, node: str | None = None) -> dict
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
 
 
-def kubectl(
-    cluster: LocalCluster, *args: str, stdin: str | None = None, timeout: float = 30
+def run_kubectl(
+    cluster: LocalCluster,
+    *args: str,
+    stdin: str | None = None,
+    timeout: float = 30,
+    websockets: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
     env.pop("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", None)  # kubectl's default: WebSocket
+    if websockets is not None:  # "false": SPDY, kubectl's fallback (and before 1.30)
+        env["KUBECTL_REMOTE_COMMAND_WEBSOCKETS"] = websockets
     return subprocess.run(
         ["kubectl", *args],
         input=stdin,
@@ -82,13 +88,19 @@ def running(cluster: LocalCluster, name: str) -> None:
     assert outcome.ready, outcome
 
 
-def test_exec_shows_the_pods_interfaces_and_exit_codes(local_cluster: LocalCluster) -> None:
+@pytest.mark.parametrize("websockets", ["true", "false"])  # v5.channel.k8s.io, SPDY
+def test_exec_shows_the_pods_interfaces_and_exit_codes(
+    local_cluster: LocalCluster, websockets: str
+) -> None:
     c = local_cluster
     c.apply(NAD)
     c.create_pod(pod("samplepod", "macvlan-conf"))
     running(c, "samplepod")
 
-    shown = kubectl(c, "exec", "samplepod", "--", "ip", "a")
+    def kubectl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return run_kubectl(c, *args, stdin=stdin, websockets=websockets)
+
+    shown = kubectl("exec", "samplepod", "--", "ip", "a")
     assert shown.returncode == 0, shown.stderr
     names = {
         line.split(":")[1].strip().split("@")[0]
@@ -99,19 +111,22 @@ def test_exec_shows_the_pods_interfaces_and_exit_codes(local_cluster: LocalClust
     assert "192.168.1.200" in shown.stdout
 
     # The interfaces are the pod's own: the same as the harness reads with pyroute2.
-    net1 = kubectl(c, "exec", "samplepod", "-c", "main", "--", "ip", "-j", "addr", "show", "net1")
+    net1 = kubectl("exec", "samplepod", "-c", "main", "--", "ip", "-j", "addr", "show", "net1")
     assert net1.returncode == 0, net1.stderr
     assert json.loads(net1.stdout)[0]["ifname"] == "net1"
 
     # Exit codes, stderr and stdin travel as in a real cluster.
-    failed = kubectl(c, "exec", "samplepod", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    failed = kubectl("exec", "samplepod", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
     assert failed.returncode == 3, failed
     assert failed.stdout == "out\n" and "err" in failed.stderr
-    echoed = kubectl(c, "exec", "-i", "samplepod", "--", "cat", stdin="through stdin\n")
+    echoed = kubectl("exec", "-i", "samplepod", "--", "cat", stdin="through stdin\n")
     assert (echoed.returncode, echoed.stdout) == (0, "through stdin\n"), echoed.stderr
+    big = "x" * 400_000  # many frames; the end of stdin comes after all of them
+    counted = kubectl("exec", "-i", "samplepod", "--", "wc", "-c", stdin=big)
+    assert counted.stdout.strip() == "400000", counted
 
     # Wrong container: the API's 400 with the container named.
-    wrong = kubectl(c, "exec", "samplepod", "-c", "nope", "--", "true")
+    wrong = kubectl("exec", "samplepod", "-c", "nope", "--", "true")
     assert wrong.returncode != 0 and "container nope is not valid" in wrong.stderr
 
 
@@ -119,10 +134,10 @@ def test_logs_are_the_kubelets_record_and_follow_stops(local_cluster: LocalClust
     c = local_cluster
     c.create_pod(pod("logged"))  # no nodeName: the scheduler binds it and records that
     running(c, "logged")
-    logs = kubectl(c, "logs", "logged")
+    logs = run_kubectl(c, "logs", "logged")
     assert logs.returncode == 0, logs.stderr
     assert "Scheduled" in logs.stdout and "AddedInterface" in logs.stdout
-    stamped = kubectl(c, "logs", "logged", "--timestamps", "--tail=1")
+    stamped = run_kubectl(c, "logs", "logged", "--timestamps", "--tail=1")
     assert stamped.returncode == 0 and len(stamped.stdout.splitlines()) == 1
     assert stamped.stdout[:4].isdigit() and "Z " in stamped.stdout
 
@@ -220,7 +235,7 @@ def test_attach_and_closed_ports_say_why(local_cluster: LocalCluster) -> None:
     c = local_cluster
     c.create_pod(pod("plain"))
     running(c, "plain")
-    attach = kubectl(c, "attach", "plain", timeout=20)
+    attach = run_kubectl(c, "attach", "plain", timeout=20)
     assert attach.returncode != 0
     assert "no process to attach to" in attach.stderr and "kubectl exec" in attach.stderr
 
@@ -242,5 +257,5 @@ def test_attach_and_closed_ports_say_why(local_cluster: LocalCluster) -> None:
 
     # A pod that has no sandbox (its node is not in the cluster): no traceback, a 400.
     c.create_pod(pod("nowhere", node="node-9"))
-    missing = kubectl(c, "exec", "nowhere", "--", "true")
+    missing = run_kubectl(c, "exec", "nowhere", "--", "true")
     assert missing.returncode != 0 and "node-9" in missing.stderr

@@ -126,6 +126,9 @@ class Stream:
     on_data: Callable[[bytes], None] | None = None  # b"" once the client half-closed
     closed_by_us: bool = False
     pending: list[bytes] = field(default_factory=list)
+    # deliver (the session's reader) and listen (a consumer's thread) take turns, so
+    # data queued before listen is handed over first and a FIN never overtakes it.
+    _turn: threading.Lock = field(default_factory=threading.Lock)
 
     def write(self, data: bytes, fin: bool = False) -> None:
         if self.closed_by_us:
@@ -147,16 +150,18 @@ class Stream:
         )
 
     def deliver(self, data: bytes) -> None:
-        if self.on_data is None:
-            self.pending.append(data)
-        else:
-            self.on_data(data)
+        with self._turn:
+            if self.on_data is None:
+                self.pending.append(data)
+            else:
+                self.on_data(data)
 
     def listen(self, on_data: Callable[[bytes], None]) -> None:
-        self.on_data = on_data
-        for data in self.pending:
-            on_data(data)
-        self.pending.clear()
+        with self._turn:
+            for data in self.pending:
+                on_data(data)
+            self.pending.clear()
+            self.on_data = on_data
 
 
 class Session:

@@ -11,11 +11,11 @@ turns into its own exit code), 4 resize (``{"Width":..,"Height":..}``);
 v5 adds 255 "close", ``[255, channel]``, so the client can half-close
 stdin. We serve v5 and v4 (the Status on channel 3 is the same).
 
+exec and attach over SPDY (kubectl's fallback when the WebSocket upgrade
+fails): one SPDY stream per channel (:mod:`harness.backends.local.spdyexec`).
 port-forward: SPDY streams (:mod:`harness.backends.local.portforward`),
 tunnelled in a WebSocket (``SPDY/3.1+portforward.k8s.io``, kubectl's
-default since 1.31) or on a connection upgraded to ``SPDY/3.1``. exec and
-attach over SPDY (kubectl's fallback when the WebSocket upgrade fails) are
-not spoken: such requests get a 400 that says so, before any upgrade.
+default since 1.31) or on a connection upgraded to ``SPDY/3.1``.
 
 logs: a plain GET answered as ``text/plain``, chunked while following.
 
@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
-from harness.backends.local import portforward, websocket
+from harness.backends.local import portforward, spdyexec, websocket
 from harness.backends.local.apierrors import APIError
 from harness.backends.local.podio import LogLine, NodeStreams, PodProcess, StreamUnavailable
 from harness.backends.local.resources import PODS
@@ -153,12 +153,41 @@ def serve(call: Call, subresource: str, pod: dict[str, Any], node: NodeStreams) 
         node.check(pod, container, subresource)
     except StreamUnavailable as exc:
         raise APIError.bad_request(str(exc)) from exc
-    if (call.headers.get("Upgrade") or "").lower().startswith("spdy/"):
-        raise APIError.bad_request(
-            f"{subresource} over SPDY is not served by the embedded API server: use the "
-            f"WebSocket protocol {CHANNEL_PROTOCOLS[0]} (kubectl >= 1.30 does by default; "
-            "unset KUBECTL_REMOTE_COMMAND_WEBSOCKETS if it is false)"
+    stdin, stdout, stderr = _flag(query, "stdin"), _flag(query, "stdout"), _flag(query, "stderr")
+    tty = _flag(query, "tty")
+    if not (stdin or stdout or stderr):
+        raise APIError.bad_request("you must specify at least 1 of stdin, stdout, stderr")
+    argv = query.get("command") or []
+    if subresource == "exec" and not argv:
+        raise APIError.bad_request("you must specify at least 1 command")
+
+    def start() -> PodProcess:
+        if subresource == "exec":
+            return node.exec(pod, container, argv, tty=tty, stdin=stdin)
+        return node.attach(pod, container, tty=tty, stdin=stdin)
+
+    if (call.headers.get("Upgrade") or "").lower().startswith("spdy/3.1"):
+        offered = call.headers.get_all("X-Stream-Protocol-Version") or []
+        spdy_protocol = spdyexec.choose(offered)
+        if spdy_protocol is None:
+            raise APIError.bad_request(
+                f"none of the offered stream protocols ({', '.join(offered) or 'none'}) is "
+                f"served; offer one of {', '.join(spdyexec.PROTOCOLS)}"
+            )
+        call.close_after()
+        call.write_head(
+            101,
+            {
+                "Connection": "Upgrade",
+                "Upgrade": "SPDY/3.1",
+                "X-Stream-Protocol-Version": spdy_protocol,
+            },
         )
+        call.wfile.flush()
+        wanted = spdyexec.expected_streams(stdin, stdout, stderr, tty)
+        spdyexec.serve(_Raw(call), start, exit_status, wanted)
+        _cut(call)
+        return
     if not websocket.is_upgrade(call.headers):
         raise APIError.bad_request("Upgrade request required")
     protocol = choose_protocol(websocket.offered_protocols(call.headers))
@@ -167,18 +196,8 @@ def serve(call: Call, subresource: str, pod: dict[str, Any], node: NodeStreams) 
             "none of the offered WebSocket subprotocols is served; offer one of "
             + ", ".join(CHANNEL_PROTOCOLS)
         )
-    stdin, stdout, stderr = _flag(query, "stdin"), _flag(query, "stdout"), _flag(query, "stderr")
-    tty = _flag(query, "tty")
-    if not (stdin or stdout or stderr):
-        raise APIError.bad_request("you must specify at least 1 of stdin, stdout, stderr")
     try:
-        if subresource == "exec":
-            argv = query.get("command") or []
-            if not argv:
-                raise APIError.bad_request("you must specify at least 1 command")
-            proc = node.exec(pod, container, argv, tty=tty, stdin=stdin)
-        else:
-            proc = node.attach(pod, container, tty=tty, stdin=stdin)
+        proc = start()
     except StreamUnavailable as exc:
         raise APIError.bad_request(str(exc)) from exc
     except OSError as exc:
