@@ -10,9 +10,9 @@ import struct
 import pytest
 
 from harness.backends.local import websocket
+from harness.backends.local.apierrors import APIError
 from harness.backends.local.podio import LogLine
 from harness.backends.local.sim_streams import event_lines
-from harness.backends.local.apierrors import APIError
 from harness.backends.local.streaming import (
     choose_protocol,
     exit_status,

@@ -35,7 +35,11 @@ class WebSocketBytes:
 
     def read(self, size: int, /) -> bytes:
         while not self._buffer:
-            message = self._conn.receive()
+            try:
+                message = self._conn.receive()
+            except websocket.ProtocolError as exc:
+                self._conn.close(exc.code, str(exc))
+                return b""
             if message is None:
                 return b""
             self._buffer = message
