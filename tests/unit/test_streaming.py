@@ -12,14 +12,13 @@ import pytest
 from harness.backends.local import websocket
 from harness.backends.local.apierrors import APIError
 from harness.backends.local.podio import LogLine
+from harness.backends.local.podlogs import log_options, select_lines
 from harness.backends.local.sim_streams import event_lines
 from harness.backends.local.streaming import (
     choose_protocol,
     exit_status,
-    log_options,
     pick_container,
     query_lists,
-    select_lines,
 )
 
 
