@@ -125,6 +125,23 @@ def test_exec_shows_the_pods_interfaces_and_exit_codes(
     counted = kubectl("exec", "-i", "samplepod", "--", "wc", "-c", stdin=big)
     assert counted.stdout.strip() == "400000", counted
 
+    # The quickstart's own `kubectl exec -it`: on a terminal (script(1) gives kubectl
+    # one), the command gets a pseudo-terminal of the size kubectl sends.
+    if shutil.which("script"):
+        line = "kubectl exec -it samplepod -- sh -c 'tty; stty size; ip a'"
+        env = {
+            **os.environ,
+            "KUBECONFIG": c.kubeconfig,
+            "KUBECTL_REMOTE_COMMAND_WEBSOCKETS": websockets,
+        }
+        tty = subprocess.run(
+            ["script", "-qec", f"stty cols 91 rows 33; {line}", "/dev/null"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=30,
+            check=False,
+        )  # fmt: skip
+        assert tty.returncode == 0, tty.stdout + tty.stderr
+        assert "/dev/pts/" in tty.stdout and "net1" in tty.stdout, tty.stdout
+
     # Wrong container: the API's 400 with the container named.
     wrong = kubectl("exec", "samplepod", "-c", "nope", "--", "true")
     assert wrong.returncode != 0 and "container nope is not valid" in wrong.stderr
