@@ -11,6 +11,7 @@ COMMAND_MODULES = (
     "harness.commands.run",
     "harness.commands.validate",
     "harness.commands.coverage",
+    "harness.commands.skips",
     "harness.commands.cluster",
     "harness.commands.exec",
     "harness.commands.vendor",

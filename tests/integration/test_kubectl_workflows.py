@@ -259,6 +259,18 @@ def test_python_client_lists_nodes_and_leases(env: dict[str, str]) -> None:
         assert ready.status == "True" and ready.last_heartbeat_time is not None
     leases = kubernetes.client.CoordinationV1Api().list_namespaced_lease("kube-node-lease")
     assert sorted(item.metadata.name for item in leases.items) == ["node-1", "node-2"]
+    # The client's watch with a server-side timeout ends by itself, and sees a pod.
+    watch = kubernetes.watch.Watch()
+    kubectl(env, "apply", "-f", "-", stdin=SAMPLEPOD.format(networks="'[]'")
+            .replace("name: samplepod", "name: watched", 1))  # fmt: skip
+    try:
+        seen = {
+            e["object"].metadata.name
+            for e in watch.stream(core.list_namespaced_pod, "default", timeout_seconds=2)
+        }
+        assert "watched" in seen
+    finally:
+        delete(env, "pod", "watched")
     described = kubectl(env, "describe", "node", "node-1").stdout
     assert "Failed to get lease" not in described and "0001" not in described
 
@@ -282,6 +294,8 @@ def test_events_are_counted_and_deletes_are_killing(env: dict[str, str]) -> None
         message = repeated[0]["message"]
         assert "macvlan: macvlan:" not in message and "pymultus: pymultus:" not in message
         assert "default/broken-conf (net1)" in message
+        adds = [e["message"] for e in items if e["reason"] == "FailedCreatePodSandBox"]
+        assert adds and all("(master eth9)" in m for m in adds), adds  # the interface at fault
 
         kubectl(env, "apply", "-f", "-", stdin=SAMPLEPOD.format(networks="'[]'")
                 .replace("name: samplepod", "name: stopping", 1))  # fmt: skip

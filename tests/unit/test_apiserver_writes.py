@@ -115,7 +115,11 @@ def test_apply_creates_then_conflicts_then_forces(http: HTTP) -> None:
         "field": ".spec.config",
     }
     # The same value is shared ownership, not a conflict.
-    assert http("PATCH", f"{NAD_PATH}/n?fieldManager=bob", cfg, ctype=APPLY)[0] == 200
+    status, shared = http("PATCH", f"{NAD_PATH}/n?fieldManager=bob", cfg, ctype=APPLY)
+    assert status == 200
+    assert {e["manager"] for e in shared["metadata"]["managedFields"]} == {"alice", "bob"}
+    again = http("PATCH", f"{NAD_PATH}/n?fieldManager=bob", cfg, ctype=APPLY)[1]
+    assert again["metadata"]["resourceVersion"] == shared["metadata"]["resourceVersion"]
     status, body = http(
         "PATCH", f"{NAD_PATH}/n?fieldManager=bob&force=true", nad("n", "two"), ctype=APPLY
     )
@@ -244,3 +248,50 @@ def test_watch_from_a_compacted_version_is_410_gone(server: APIServer) -> None:
     assert events[0].raw["code"] == 410 and events[0].raw["reason"] == "Expired"
     current = server.store.resource_version
     assert list(server.store.watch("pods", resource_version=current, timeout=0.2)) == []
+
+
+def test_scale_subresource_reads_and_writes_replicas(http: HTTP) -> None:
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    deploy = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {}},
+    }
+    assert http("POST", path, deploy)[0] == 201
+    status, scale = http("GET", f"{path}/web/scale")
+    assert status == 200 and scale["kind"] == "Scale" and scale["spec"]["replicas"] == 1
+    assert scale["status"]["selector"] == "app=web"
+    status, scale = http("PATCH", f"{path}/web/scale", {"spec": {"replicas": 3}}, ctype=MERGE)
+    assert status == 200 and scale["spec"]["replicas"] == 3
+    assert http("GET", f"{path}/web")[1]["spec"]["replicas"] == 3
+    bad = http("PATCH", f"{path}/web/scale", {"spec": {"replicas": -1}}, ctype=MERGE)
+    assert bad[0] == 422
+
+
+def test_services_get_a_stable_cluster_ip(http: HTTP) -> None:
+    path = "/api/v1/namespaces/default/services"
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+           "spec": {"ports": [{"port": 53, "protocol": "UDP"}]}}  # fmt: skip
+    status, made = http("POST", path, svc)
+    assert status == 201 and made["spec"]["type"] == "ClusterIP"
+    ip = made["spec"]["clusterIP"]
+    assert ip.startswith("10.") and made["spec"]["clusterIPs"] == [ip]
+    assert made["spec"]["ports"][0]["targetPort"] == 53
+    replaced = dict(
+        svc, metadata={"name": "s", "resourceVersion": made["metadata"]["resourceVersion"]}
+    )
+    assert http("PUT", f"{path}/s", replaced)[1]["spec"]["clusterIP"] == ip
+
+
+def test_custom_resources_are_pruned_of_unknown_fields(http: HTTP) -> None:
+    extra = nad("n")
+    extra["spec"]["confg"] = "typo"
+    extra["status"] = {"x": 1}
+    status, made = http("POST", NAD_PATH, extra)
+    assert status == 201 and made["spec"] == {"config": nad("n")["spec"]["config"]}
+    assert "status" not in made
+    status, warned = http(
+        "PATCH", f"{NAD_PATH}/n?fieldValidation=Warn", {"spec": {"other": 1}}, ctype=MERGE
+    )
+    assert status == 200 and "other" not in warned["spec"]

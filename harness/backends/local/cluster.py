@@ -703,6 +703,10 @@ class LocalCluster:
         """What deleted pods left behind: namespaces, links, leases, caches."""
         found: list[str] = []
         infra = {self.topology.fabric_netns} | {n.netns for n in self.topology.nodes}
+        # A live pod's sandbox (e.g. a failing pod's retry in flight) is not a leak.
+        for kubelet in self.kubelets.values():
+            with kubelet.lock:
+                infra |= {s.netns for s in kubelet.sandboxes.values()}
         for name in sorted(os.listdir(NETNS_DIR)) if os.path.isdir(NETNS_DIR) else []:
             if name.startswith(self.cluster_id + "-") and name not in infra:
                 found.append(f"network namespace {name}")

@@ -81,3 +81,26 @@ def check(kind: str, value: Any, schema: Any, components: dict[str, Obj], how: s
             f"{kind} in version: strict decoding error: " + ", ".join(messages)
         )
     return messages
+
+
+def prune(value: Any, schema: Any, components: dict[str, Obj]) -> Any:
+    """``value`` without the fields the schema does not know: what the
+    apiextensions server stores of a custom resource (structural pruning)."""
+    schema = _resolve(schema, components)
+    if not isinstance(schema, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
+        return value
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        out: Obj = {}
+        for key, sub in value.items():
+            if isinstance(props, dict) and key in props:
+                out[key] = prune(sub, props[key], components)
+            elif isinstance(extra, dict):
+                out[key] = prune(sub, extra, components)
+            elif not isinstance(props, dict) or extra is True:
+                out[key] = sub
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [prune(item, schema["items"], components) for item in value]
+    return value

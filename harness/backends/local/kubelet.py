@@ -174,7 +174,11 @@ class Kubelet:
                 if timer is not None:
                     timer.cancel()
                 action: Callable[[dict[str, Any]], None] = self._teardown
-            elif sandbox is None or (retry and sandbox.error is not None):
+            elif (sandbox is None and not retry) or (
+                retry and sandbox is not None and sandbox.error is not None
+            ):
+                # A retry only retries a failed sandbox: once the pod was torn
+                # down (sandbox forgotten) a late timer must not start it again.
                 action = self._setup
             else:
                 return

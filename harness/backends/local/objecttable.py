@@ -57,6 +57,13 @@ def check_resource_version(rt: ResourceType, name: str, old: Obj, want: Any) -> 
         )
 
 
+def _untimed(entries: Any) -> Any:
+    """managedFields without their timestamps: a repeated apply is no change."""
+    if not isinstance(entries, list):
+        return []
+    return [{k: v for k, v in e.items() if k != "time"} for e in entries if isinstance(e, dict)]
+
+
 class ObjectTable:
     """Objects with resourceVersions, the served types and the watch history."""
 
@@ -231,7 +238,10 @@ class ObjectTable:
             meta["managedFields"] = old["metadata"]["managedFields"]
         else:
             meta.pop("managedFields", None)
-        if new == old:
+        ownership_changed = applied_fields is not None and _untimed(applied_fields) != _untimed(
+            old["metadata"].get("managedFields")
+        )
+        if new == old and not ownership_changed:
             return old
         if applied_fields is not None:
             meta["managedFields"] = applied_fields

@@ -40,12 +40,17 @@ def write_options(call: Call, sub: str | None) -> WriteOptions:
     return WriteOptions(manager=manager, dry_run=dry == "All", subresource=sub)
 
 
-def _validate_fields(call: Call, rt: ResourceType, data: Any) -> list[str]:
+def _validate_fields(call: Call, rt: ResourceType, data: Any) -> tuple[Any, list[str]]:
+    """The body to write and the warnings: Strict refuses unknown fields; a custom
+    resource's unknown fields are pruned otherwise, as apiextensions does."""
     how = fieldcheck.directive(call.query)
-    if how == "Ignore" or not isinstance(data, dict):
-        return []
+    if not isinstance(data, dict) or (how == "Ignore" and not rt.custom):
+        return data, []
     schema, comps = openapi.schema_for(call.store, rt)
-    return fieldcheck.check(rt.kind, data, schema, comps, how)
+    warnings = fieldcheck.check(rt.kind, data, schema, comps, how)
+    if rt.custom and schema is not None:
+        data = fieldcheck.prune(data, schema, comps)
+    return data, warnings
 
 
 def _warnings(messages: list[str]) -> dict[str, str] | None:
@@ -139,7 +144,9 @@ def serve_write(call: Call, route: ResourceRoute) -> None:
     if isinstance(data, dict) and data.pop(_PROTOBUF_PARTIAL, False):
         data = _apply_partial(call, method, rt, ns, name, data)
     opts = write_options(call, sub)
-    warnings = [] if method == "DELETE" or ctype == JSON_PATCH else _validate_fields(call, rt, data)
+    warnings: list[str] = []
+    if method != "DELETE" and ctype != JSON_PATCH and sub is None:
+        data, warnings = _validate_fields(call, rt, data)
     if method == "POST":
         if name is None:
             call.verb = "create"

@@ -16,6 +16,10 @@ To add routes, write a module with ``register(routes: Routes) -> None`` and
 name it in :data:`ROUTE_MODULES`: the core is not edited. A handler answers
 with ``call.send``/``call.send_json``; a handler that streams (watch, exec,
 logs) writes ``call.write_head`` then ``call.wfile`` and raises :class:`Done`.
+A handler that upgrades the connection (WebSocket, SPDY) answers
+``call.write_head(101, {...})``, speaks its protocol on ``call.rfile`` and
+``call.wfile``, calls ``call.close_after()`` and raises :class:`Done`.
+Authentication and the test faults are applied before any handler runs.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "harness.backends.local.openapi",
     "harness.backends.local.reviews",
     "harness.backends.local.streaming",
+    "harness.backends.local.scale",
 )
 
 

@@ -7,12 +7,14 @@ touch the store themselves.
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import re
 import secrets
 from typing import Any
 
 from harness.backends.local.apierrors import APIError, Obj, clone
-from harness.backends.local.resources import NADS, NAMESPACES, PODS, ResourceType
+from harness.backends.local.resources import NADS, NAMESPACES, PODS, SERVICES, ResourceType
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -98,6 +100,28 @@ def prepare_create(rt: ResourceType, obj: Obj, name: str) -> None:
         obj["status"] = {"phase": "Active"}
     elif rt == NADS:
         _validate_nad(name, obj)
+    elif rt is SERVICES:
+        default_service(obj)
+
+
+def default_service(obj: Obj) -> None:
+    """Service defaults: type ClusterIP, an address from 10.96.0.0/12 (stable per
+    namespace/name; nothing routes it), ports' protocol and targetPort."""
+    spec = obj.setdefault("spec", {})
+    if not isinstance(spec, dict):
+        raise APIError.invalid(SERVICES, obj["metadata"]["name"], [("spec", "Required value")])
+    spec.setdefault("type", "ClusterIP")
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+            port.setdefault("targetPort", port.get("port"))
+    if spec["type"] != "ExternalName" and not spec.get("clusterIP"):
+        meta = obj["metadata"]
+        digest = hashlib.sha256(f"{meta.get('namespace')}/{meta['name']}".encode()).digest()
+        offset = 1 + int.from_bytes(digest[:4], "big") % ((1 << 20) - 2)
+        spec["clusterIP"] = str(ipaddress.ip_address("10.96.0.0") + offset)
+    if spec.get("clusterIP"):
+        spec.setdefault("clusterIPs", [spec["clusterIP"]])
 
 
 def default_pod_spec(spec: Obj) -> None:
@@ -217,6 +241,12 @@ def build_update(rt: ResourceType, old: Obj, incoming: Obj, subresource: str | N
             )
     if rt == NADS:
         _validate_nad(name, new)
+    if rt is SERVICES and isinstance(new.get("spec"), dict):
+        new["spec"] = dict(new["spec"])
+        for key in ("clusterIP", "clusterIPs"):  # allocated once, kept by updates
+            if key in (old.get("spec") or {}):
+                new["spec"].setdefault(key, old["spec"][key])
+        default_service(new)
     return ordered(rt, new)
 
 

@@ -191,6 +191,97 @@ _TABLE_COLUMNS: dict[str, tuple[list[Obj], Callable[[Obj], list[Any]]]] = {
         lambda o: [o["metadata"]["name"], o["metadata"].get("creationTimestamp", "")],
     ),
 }
+
+
+def _name_age(
+    *middle: tuple[str, Callable[[Obj], Any]],
+) -> tuple[list[Obj], Callable[[Obj], list[Any]]]:
+    """Columns Name, the given ones, Age (the shape of most kinds' tables)."""
+    cols = [_col("Name", fmt="name"), *(_col(title) for title, _ in middle), _col("Age")]
+
+    def cells(o: Obj) -> list[Any]:
+        return [
+            o["metadata"]["name"],
+            *(get(o) for _, get in middle),
+            _age(o["metadata"].get("creationTimestamp")),
+        ]
+
+    return cols, cells
+
+
+def _spec(o: Obj) -> Obj:
+    return o.get("spec") or {}
+
+
+def _status(o: Obj) -> Obj:
+    return o.get("status") or {}
+
+
+def _ports(o: Obj) -> str:
+    out = []
+    for p in _spec(o).get("ports") or []:
+        port = f"{p.get('port', '')}"
+        if p.get("nodePort"):
+            port += f":{p['nodePort']}"
+        out.append(f"{port}/{p.get('protocol', 'TCP')}")
+    return ",".join(out) or "<none>"
+
+
+# The columns of the real printers (pkg/printers/internalversion) for the stored kinds.
+_TABLE_COLUMNS.update(
+    {
+        "ConfigMap": _name_age(
+            ("Data", lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {}))
+        ),
+        "Secret": _name_age(
+            ("Type", lambda o: o.get("type") or "Opaque"),
+            ("Data", lambda o: len(o.get("data") or {})),
+        ),
+        "ServiceAccount": _name_age(("Secrets", lambda o: len(o.get("secrets") or []))),
+        "Service": _name_age(
+            ("Type", lambda o: _spec(o).get("type") or "ClusterIP"),
+            ("Cluster-IP", lambda o: _spec(o).get("clusterIP") or "<none>"),
+            ("External-IP", lambda o: ",".join(_spec(o).get("externalIPs") or []) or "<none>"),
+            ("Port(s)", _ports),
+        ),
+        "Deployment": _name_age(
+            (
+                "Ready",
+                lambda o: f"{_status(o).get('readyReplicas', 0)}/{_spec(o).get('replicas', 1)}",
+            ),
+            ("Up-to-date", lambda o: _status(o).get("updatedReplicas", 0)),
+            ("Available", lambda o: _status(o).get("availableReplicas", 0)),
+        ),
+        "ReplicaSet": _name_age(
+            ("Desired", lambda o: _spec(o).get("replicas", 1)),
+            ("Current", lambda o: _status(o).get("replicas", 0)),
+            ("Ready", lambda o: _status(o).get("readyReplicas", 0)),
+        ),
+        "DaemonSet": _name_age(
+            ("Desired", lambda o: _status(o).get("desiredNumberScheduled", 0)),
+            ("Current", lambda o: _status(o).get("currentNumberScheduled", 0)),
+            ("Ready", lambda o: _status(o).get("numberReady", 0)),
+            ("Up-to-date", lambda o: _status(o).get("updatedNumberScheduled", 0)),
+            ("Available", lambda o: _status(o).get("numberAvailable", 0)),
+            (
+                "Node Selector",
+                lambda o: (
+                    ",".join(
+                        f"{k}={v}"
+                        for k, v in sorted(
+                            ((_spec(o).get("template") or {}).get("spec") or {})
+                            .get("nodeSelector", {})
+                            .items()
+                        )
+                    )
+                    or "<none>"
+                ),
+            ),
+        ),
+        "Lease": _name_age(("Holder", lambda o: _spec(o).get("holderIdentity") or "")),
+    }
+)
+
 _DEFAULT_COLUMNS: tuple[list[Obj], Callable[[Obj], list[Any]]] = (
     [_col("Name", fmt="name"), _col("Age")],
     lambda o: [o["metadata"]["name"], _age(o["metadata"].get("creationTimestamp"))],

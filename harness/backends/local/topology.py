@@ -390,7 +390,8 @@ def load_state(run_dir: str) -> State | None:
             data: dict[str, Any] = json.load(f)
     except (OSError, ValueError):
         return None
-    # Fields a newer harness wrote (another checkout's run dir) are ignored.
+    # Another harness version (a parallel run from another checkout) may record
+    # more fields: keep the ones this version knows instead of crashing its cleanup.
     known = {f.name for f in dataclasses.fields(State)}
     return State(**{k: v for k, v in data.items() if k in known})
 
