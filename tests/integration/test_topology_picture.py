@@ -24,6 +24,8 @@ from tests.integration.test_report_html import CHROMIUM, chromium
 
 SCENARIO = """
 name: topology picture
+format: 2
+class: extension
 covers: [cni-add]
 cluster: {nodes: 2, needs: [eth1]}
 networks:
