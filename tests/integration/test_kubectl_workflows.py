@@ -161,6 +161,9 @@ def test_quickstart_verbatim(env: dict[str, str]) -> None:
         kubectl(env, "create", "-f", "-", stdin=SAMPLEPOD.format(networks="macvlan-conf"))
         running(env, "samplepod")
         assert {"lo", "eth0", "net1"} <= interfaces(env, "samplepod")
+        # The quickstart's own check, through the API (pods/exec over WebSocket).
+        shown = kubectl(env, "exec", "samplepod", "--", "ip", "a").stdout
+        assert {"lo", "eth0", "net1"} <= set(re.findall(r"^\d+: ([\w.-]+)[@:]", shown, re.M))
         assert STATUS in kubectl(env, "describe", "pod", "samplepod").stdout
         delete(env, "pod", "samplepod")
         two = SAMPLEPOD.format(networks="macvlan-conf,macvlan-conf")
