@@ -15,4 +15,5 @@ COMMAND_MODULES = (
     "harness.commands.cluster",
     "harness.commands.exec",
     "harness.commands.vendor",
+    "harness.commands.mutants",
 )

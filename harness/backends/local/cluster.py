@@ -47,6 +47,7 @@ from harness.backends.local.kubelet import Kubelet
 from harness.backends.local.pki import make_cluster_pki
 from harness.backends.local.runs import INFO_FILE, SANDBOXES_FILE
 from harness.backends.local.scheduler import Scheduler
+from harness.backends.local.sim_streams import SimNodeStreams
 from harness.backends.local.topology import (
     NETNS_DIR,
     POD_CIDR_ALL,
@@ -220,12 +221,29 @@ class LocalCluster:
                 )
                 kubelet.devices = plugin
                 self.kubelets[node.name] = kubelet
+                self.api_server.node_streams[node.name] = self._node_streams(node.name, kubelet)
                 kubelet.start()
             self.write_info()
         except BaseException:
             self.close()
             raise
         return self
+
+    def _node_streams(self, node: str, kubelet: Kubelet) -> SimNodeStreams:
+        """kubectl exec/logs on this node: the kubelet's sandboxes and the store's events."""
+        store = self.api_server.store
+
+        def sandbox_netns(uid: str) -> str | None:
+            sandbox = kubelet.sandbox_by_uid(uid)
+            return str(sandbox.netns) if sandbox is not None and sandbox.ready else None
+
+        def pod_exists(namespace: str, name: str, uid: str) -> bool:
+            pod = store.get("pods", name, namespace)
+            return pod is not None and pod["metadata"].get("uid") == uid
+
+        return SimNodeStreams(
+            node, sandbox_netns, lambda ns: store.list_objects("events", ns), pod_exists
+        )
 
     def __enter__(self) -> LocalCluster:
         return self.start()

@@ -91,6 +91,10 @@ class State:
     created_dirs: list[str] = field(default_factory=list)  # host dirs we had to create
     pids: list[int] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Keys of state.json this version does not know (set by load_state; not saved).
+        self.unknown: list[str] = []
+
 
 class Topology:
     """Creates and destroys the namespaces, links and mounts of one cluster."""
@@ -400,12 +404,15 @@ def load_state(run_dir: str) -> State | None:
     except (OSError, ValueError):
         return None
     # Another harness version (a parallel run from another checkout) may record
-    # more fields: keep the ones this version knows instead of crashing its cleanup.
+    # more fields: keep the ones this version knows instead of crashing its cleanup,
+    # and note the others (stale_run_dirs leaves such a run to its own version).
     known = {f.name for f in dataclasses.fields(State)}
     try:
-        return State(**{k: v for k, v in data.items() if k in known})
+        state = State(**{k: v for k, v in data.items() if k in known})
     except TypeError:  # a field this version needs is missing
         return None
+    state.unknown = sorted(set(data) - known)
+    return state
 
 
 def destroy_run_dir(run_dir: str) -> None:
@@ -428,9 +435,32 @@ def stale_run_dirs(run_root: str = RUN_ROOT) -> list[str]:
         if not os.path.isdir(run_dir):
             continue  # e.g. the shared list of mount targets
         state = load_state(run_dir)
-        if state is None or not pid_alive(state.owner_pid):
+        if state is not None and state.unknown:
+            # Written by another version of the harness (fields this one does not
+            # know): only that version knows how to tear it all down, so leave it.
+            continue
+        if state is None:
+            # A run creates its directory, then writes state.json: a directory
+            # without one may be a concurrent run starting right now (parallel
+            # harness runs share this root), so only an old one is stale.
+            if _age(run_dir) > UNSTATED_GRACE:
+                out.append(run_dir)
+        elif not pid_alive(state.owner_pid):
             out.append(run_dir)
     return out
+
+
+#: Seconds a run directory may exist without state.json before it counts as stale.
+UNSTATED_GRACE = 60.0
+
+
+def _age(path: str) -> float:
+    import time
+
+    try:
+        return time.time() - os.stat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
 def pid_alive(pid: int) -> bool:
