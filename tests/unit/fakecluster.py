@@ -72,6 +72,8 @@ class FakeCluster:
     def delete_pod(self, namespace: str, name: str, timeout: float) -> SandboxError | None:
         self.pods.pop(name, None)
         self.calls.append(("delete_pod", name, self.api_up))
+        if name in self.behaviour.get("delete_hangs", ()):
+            raise TimeoutError(f"pod {namespace}/{name} still exists after {timeout:.0f} s")
         return self.behaviour.get("delete_errors", {}).get(name)
 
     def pod_network(self, namespace: str, name: str) -> PodNetwork:

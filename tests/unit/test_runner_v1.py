@@ -302,3 +302,16 @@ def test_post_checks_run_after_cleanup_and_can_fail_the_scenario(tmp_path: Path)
     assert result.status == "failed"
     assert result.failures[-1].message == "a spec MUST was violated by a recorded call"
     assert ("delete_pod", "p", True) in seen[0]  # the teardown had already happened
+
+
+def test_a_del_past_the_bound_is_a_failure_naming_the_bound_not_an_error(tmp_path: Path) -> None:
+    body = """\
+    steps:
+      - delete: [p]
+      - expect:
+          - deleteError: {pod: p, none: true}
+    """
+    result, cluster = run(tmp_path, body, delete_hangs=["p"])
+    assert result.status == "failed", result.report()
+    assert "DEL did not finish within 30 s" in result.report()
+    assert ("delete_pod", "p", True) in cluster.calls
