@@ -16,4 +16,5 @@ COMMAND_MODULES = (
     "harness.commands.exec",
     "harness.commands.vendor",
     "harness.commands.mutants",
+    "harness.commands.peers",
 )

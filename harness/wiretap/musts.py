@@ -84,6 +84,11 @@ def error_violations(call: Call) -> list[Violation]:
     """A failed call's stdout: an error object with a valid code and a message."""
     if call.ok or not call.command:
         return []
+    if call.exit < 0:
+        # Killed by a signal (exit -N): the process never got to print, so
+        # SPEC.md section 5 has nothing to judge (e.g. a scenario that kills
+        # the meta-plugin mid-ADD). What the caller did next is judged instead.
+        return []
     out = call.output
     if out is None:
         return [

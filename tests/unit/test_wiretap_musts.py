@@ -88,6 +88,7 @@ def clauses(found: list[musts.Violation]) -> list[str]:
         ("1.0.0", {"code": "7", "msg": "string code"}, 1, ["cni-errors"]),
         ("1.0.0", {"code": 7}, 1, ["cni-errors"]),
         ("1.0.0", "panic: oops", 2, ["cni-errors"]),
+        ("1.0.0", "", -9, []),  # killed by a signal: it could not print
     ],
 )
 def test_result_and_error(conf_version: str, out: Any, exit: int, expected: list[str]) -> None:
