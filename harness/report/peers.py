@@ -50,7 +50,6 @@ class Reason:
 
     text: str
     anchor: str
-    profiles: tuple[str, ...] = MULTUS  # the Multus profiles it fails on
 
 
 @dataclass
@@ -76,20 +75,40 @@ class Peers:
         return "/".join(sorted(classes))
 
 
-def parse_reasons(data: Any) -> dict[str, Reason]:
-    """The reasons file: ``scenario.yaml: {reason, compatibility, profiles?}``."""
+Reasons = Mapping[str, Mapping[str, Reason]]  # scenario -> Multus profile -> why
+
+
+def parse_reasons(data: Any) -> dict[str, dict[str, Reason]]:
+    """The reasons file: ``scenario.yaml: {reason, compatibility, profiles?,
+    multus-thin?: {reason, compatibility}, multus-thick?: {...}}``. The top
+    level applies to ``profiles`` (default both); a profile's own entry wins."""
     if not isinstance(data, dict):
         raise ValueError("the reasons file must map scenario file names to {reason, compatibility}")
-    out: dict[str, Reason] = {}
+    out: dict[str, dict[str, Reason]] = {}
     for name, entry in data.items():
-        if not isinstance(entry, dict) or not entry.get("reason") or not entry.get("compatibility"):
+        if not isinstance(entry, dict):
             raise ValueError(f"{name}: needs 'reason' and 'compatibility' (an anchor id)")
-        profiles = tuple(entry.get("profiles") or MULTUS)
-        unknown = [p for p in profiles if p not in MULTUS]
-        if unknown:
-            raise ValueError(f"{name}: profiles {unknown} are not Multus profiles {list(MULTUS)}")
-        out[str(name)] = Reason(str(entry["reason"]).strip(), str(entry["compatibility"]), profiles)
+        per: dict[str, Reason] = {}
+        if entry.get("reason") or entry.get("compatibility"):
+            profiles = tuple(entry.get("profiles") or MULTUS)
+            unknown = [p for p in profiles if p not in MULTUS]
+            if unknown:
+                raise ValueError(f"{name}: profiles {unknown} are not {list(MULTUS)}")
+            top = one_reason(name, entry)
+            per.update({p: top for p in profiles})
+        for profile in MULTUS:
+            if isinstance(entry.get(profile), dict):
+                per[profile] = one_reason(f"{name} {profile}", entry[profile])
+        if not per:
+            raise ValueError(f"{name}: needs 'reason' and 'compatibility' (an anchor id)")
+        out[str(name)] = per
     return out
+
+
+def one_reason(where: str, entry: dict[str, Any]) -> Reason:
+    if not entry.get("reason") or not entry.get("compatibility"):
+        raise ValueError(f"{where}: needs 'reason' and 'compatibility' (an anchor id)")
+    return Reason(" ".join(str(entry["reason"]).split()), str(entry["compatibility"]))
 
 
 def anchors(compat_text: str) -> set[str]:
@@ -104,7 +123,7 @@ def failed(result: dict[str, Any] | None) -> bool:
     return result is not None and result.get("status") in ("failed", "error")
 
 
-def judge(peers: Peers, reasons: Mapping[str, Reason], compat_anchors: set[str]) -> list[str]:
+def judge(peers: Peers, reasons: Reasons, compat_anchors: set[str]) -> list[str]:
     """Every way the run disagrees with the docs (empty: they agree)."""
     problems = []
     missing_runs = [p for p, _ in COLUMNS if p not in peers.runs]
@@ -120,16 +139,16 @@ def judge(peers: Peers, reasons: Mapping[str, Reason], compat_anchors: set[str])
             if result is None:
                 continue
             status = result.get("status")
-            reason = reasons.get(scenario)
+            reason = reasons.get(scenario, {}).get(profile)
             if status == "error":
                 problems.append(f"{scenario}: the harness could not run it with {profile} (error)")
             if klass == "reference" and status not in ("passed", "xpassed", "skipped"):
                 problems.append(f"{scenario}: class reference but {status} on {profile}")
-            if failed(result) and (reason is None or profile not in reason.profiles):
+            if failed(result) and reason is None:
                 problems.append(
                     f"{scenario}: fails on {profile} with no reason in the reasons file"
                 )
-            if not failed(result) and reason is not None and profile in reason.profiles:
+            if not failed(result) and reason is not None:
                 problems.append(
                     f"{scenario}: a reason is listed but it {status} on {profile} (stale)"
                 )
@@ -143,13 +162,11 @@ def judge(peers: Peers, reasons: Mapping[str, Reason], compat_anchors: set[str])
                 and not result.get("reason")
             ):
                 problems.append(f"{scenario}: skipped on {profile} without a reason")
-    for scenario, reason in sorted(reasons.items()):
+    for scenario, per in sorted(reasons.items()):
         if scenario not in peers.rows:
             problems.append(f"{scenario}: in the reasons file but in no run")
-        if reason.anchor not in compat_anchors:
-            problems.append(
-                f"{scenario}: compatibility anchor #{reason.anchor} is not in {COMPAT_DOC}"
-            )
+        for anchor in sorted({r.anchor for r in per.values()} - compat_anchors):
+            problems.append(f"{scenario}: compatibility anchor #{anchor} is not in {COMPAT_DOC}")
     return problems
 
 
@@ -180,6 +197,17 @@ def command_line(
     return " ".join(argv)
 
 
+def why_cell(row: Mapping[str, dict[str, Any]], per: Mapping[str, Reason]) -> str:
+    """The reasons of the Multus profiles that failed: once when they agree."""
+    found = [(p, per[p]) for p in MULTUS if failed(row.get(p)) and p in per]
+    texts = [f"{r.text} ([compatibility]({COMPAT_DOC}#{r.anchor}))" for _, r in found]
+    if len(found) == 2 and found[0][1] == found[1][1]:
+        return texts[0]
+    return "; ".join(
+        f"{p.removeprefix('multus-')}: {t}" for (p, _), t in zip(found, texts, strict=True)
+    )
+
+
 def cell(result: dict[str, Any] | None) -> str:
     if result is None:
         return "-"
@@ -198,7 +226,7 @@ def counts(peers: Peers, profile: str) -> dict[tuple[str, str], int]:
 
 def render(
     peers: Peers,
-    reasons: Mapping[str, Reason],
+    reasons: Reasons,
     files: Mapping[str, Sequence[str]],
     binaries: Sequence[tuple[str, str]],
 ) -> str:
@@ -262,10 +290,7 @@ def render(
     ]
     for scenario in sorted(peers.rows):
         row = peers.rows[scenario]
-        reason = reasons.get(scenario)
-        why = ""
-        if reason is not None and any(failed(row.get(p)) for p in MULTUS):
-            why = f"{reason.text} ([compatibility]({COMPAT_DOC}#{reason.anchor}))"
+        why = why_cell(row, reasons.get(scenario, {}))
         cells = [cell(row.get(p)) for p, _ in COLUMNS]
         lines.append(
             f"| [{scenario}](../scenarios/{scenario}) | {peers.klass(scenario)} | "
