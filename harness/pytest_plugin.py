@@ -70,6 +70,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("thin", "thick"),
         help="how the meta-plugin runs on nodes (default: thin)",
     )
+    group.addoption(
+        "--runtime",
+        default="simulated",
+        choices=("simulated", "containerd"),
+        help="local nodes' CNI caller: the simulated kubelet or a real containerd "
+        "(default: simulated; a scenario's cluster.runtime wins)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,6 +91,7 @@ def options_from(config: pytest.Config) -> Options:
         meta_plugin=config.getoption("--meta-plugin"),
         cni_bin_dir=config.getoption("--cni-bin-dir"),
         mode=config.getoption("--mode"),
+        runtime=config.getoption("--runtime"),
         k8s_version=config.getoption("--k8s-version"),
         keep_cluster=config.getoption("--keep-cluster"),
     )

@@ -19,6 +19,10 @@ class Options:
     meta_plugin: str | None = None
     cni_bin_dir: str = "/usr/lib/cni"
     mode: str = "thin"  # "thick": a pymultus daemon per node (harness.backends.local.thick)
+    # Local nodes' CNI caller: "simulated" (the harness's kubelet) or "containerd"
+    # (a real containerd per node, harness.backends.local.containerd); a
+    # scenario's cluster.runtime wins over it.
+    runtime: str = "simulated"
     k8s_version: str | None = None  # for backends that run real Kubernetes
     keep_cluster: bool = False
     # Real clusters (harness.backends.remote): kind's IP family, the kubeconfig
@@ -42,6 +46,12 @@ def unavailable_reason(options: Options) -> str | None:
     if options.backend == "local":
         if os.geteuid() != 0:
             return "the local backend needs root (network and mount namespaces)"
+        if options.runtime == "containerd":
+            from harness.backends.local.containerd.check import unavailable_reason as why
+
+            reason = why()
+            if reason:
+                return reason
         if not os.path.isdir(options.cni_bin_dir):
             return (
                 f"no CNI plugins in {options.cni_bin_dir} "
@@ -64,6 +74,7 @@ def make_cluster(scenario: Scenario, options: Options) -> Cluster:
         meta_config=scenario.meta_config,
         mode=options.mode,
         devices=scenario.devices,
+        runtime=scenario.runtime or options.runtime,
     )
     return cluster.start()
 

@@ -32,6 +32,12 @@ def register(sub: Any) -> None:
     up.add_argument("--nodes", type=int, default=2, help="number of nodes (default 2)")
     up.add_argument("--meta-plugin", help="meta-plugin binary to install (default: pymultus)")
     up.add_argument("--mode", default="thin", choices=("thin", "thick"))
+    up.add_argument(
+        "--runtime",
+        default="simulated",
+        choices=("simulated", "containerd"),
+        help="nodes' CNI caller: the simulated kubelet or a real containerd per node",
+    )
     up.add_argument("--cni-bin-dir", default="/usr/lib/cni")
     up.set_defaults(func=cmd_up)
 
@@ -69,6 +75,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         str(args.nodes),
         "--mode",
         args.mode,
+        "--runtime",
+        args.runtime,
         "--cni-bin-dir",
         args.cni_bin_dir,
     ]
@@ -104,7 +112,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     nodes = ", ".join(n["name"] for n in info.get("nodes", []))
     print(
         f"cluster {info['id']} up in {time.monotonic() - started:.2f} s "
-        f"({info['mode']} mode, nodes: {nodes}, owner pid {info['ownerPid']}); "
+        f"({info['mode']} mode, {info.get('runtime', 'simulated')} runtime, nodes: {nodes}, owner pid {info['ownerPid']}); "
         f"remove it with: harness cluster down {info['id']}",
         file=sys.stderr,
     )

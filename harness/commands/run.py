@@ -40,6 +40,12 @@ def register(sub: Any) -> None:
     p.add_argument("--meta-plugin", help="meta-plugin binary under test (default: pymultus)")
     p.add_argument("--cni-bin-dir", default="/usr/lib/cni")
     p.add_argument("--mode", default="thin", choices=("thin", "thick"))
+    p.add_argument(
+        "--runtime",
+        default="simulated",
+        choices=("simulated", "containerd"),
+        help="local nodes' CNI caller: the simulated kubelet or a real containerd per node",
+    )
     p.add_argument("--junit-xml", metavar="FILE", help="write JUnit XML")
     p.add_argument("--markdown", metavar="FILE", help="write a Markdown summary")
     p.add_argument("--html", metavar="FILE", help="write the HTML report with topologies")
@@ -126,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         meta_plugin=args.meta_plugin,
         cni_bin_dir=args.cni_bin_dir,
         mode=args.mode,
+        runtime=args.runtime,
         **cluster_options(args),
     )
     if getattr(args, "dry_run", False):
@@ -166,5 +173,6 @@ def write_reports(
             "backend": options.backend,
             "metaPlugin": options.meta_plugin or "pymultus",
             "mode": options.mode,
+            "runtime": options.runtime,
         }
         write(args.results_json, json.dumps(results_document(results, meta), indent=1))

@@ -57,6 +57,9 @@ DEFAULT_NETWORK_NAME = "kindnet"
 KUBECONFIG_IN_NODE = "/etc/cni/net.d/{name}.d/{name}.kubeconfig"
 NAD_API = "/apis/k8s.cni.cncf.io/v1"
 MODES = ("thin", "thick")
+# Who calls CNI on a node: the simulated kubelet itself, or a real containerd's
+# CRI plugin driven by the harness's CRI kubelet (harness/backends/local/containerd/).
+RUNTIMES = ("simulated", "containerd")
 
 
 def default_meta_plugin() -> str:
@@ -109,10 +112,15 @@ class LocalCluster:
         run_root: str = RUN_ROOT,
         kubelet_workers: int = 4,
         devices: dict[str, int] | None = None,
+        runtime: str = "simulated",
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
         self.mode = mode
+        self.runtime = runtime
+        self.runtimes: dict[str, Any] = {}  # node name -> ContainerdNode (containerd runtime)
         self.devices = dict(devices or {})  # extended resource -> devices per node
         self.device_plugins: list[DevicePlugin] = []
         self.run_root = run_root
@@ -150,6 +158,8 @@ class LocalCluster:
             destroy_run_dir(run_dir)
         self.topology.create()
         try:
+            if self.runtime == "containerd":
+                self._start_containerd()
             host, port = self.api_server.listen("127.0.0.1", 0)
             for node in self.topology.nodes:
                 self.api_server.listen("127.0.0.1", port, netns=f"{NETNS_DIR}/{node.netns}")
@@ -178,9 +188,7 @@ class LocalCluster:
                     )
                     self.device_plugins.append(plugin)
                     plugin.start()
-                kubelet = Kubelet(
-                    node, self.topology, self.api, self._notify, workers=self.kubelet_workers
-                )
+                kubelet = self._make_kubelet(node)
                 kubelet.devices = plugin
                 self.kubelets[node.name] = kubelet
                 kubelet.start()
@@ -189,6 +197,30 @@ class LocalCluster:
             self.close()
             raise
         return self
+
+    def _start_containerd(self) -> None:
+        from harness.backends.local.containerd.daemon import ContainerdNode
+        from harness.backends.local.containerd.image import busybox_image
+
+        image = busybox_image()
+        for node in self.topology.nodes:
+            runtime = ContainerdNode(node, self.topology, image)
+            self.runtimes[node.name] = runtime
+            runtime.start()
+
+    def _make_kubelet(self, node: Node) -> Kubelet:
+        if self.runtime == "containerd":
+            from harness.backends.local.containerd.kubelet import CRIKubelet
+
+            return CRIKubelet(
+                node,
+                self.topology,
+                self.api,
+                self._notify,
+                workers=self.kubelet_workers,
+                runtime=self.runtimes[node.name],
+            )
+        return Kubelet(node, self.topology, self.api, self._notify, workers=self.kubelet_workers)
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -211,6 +243,11 @@ class LocalCluster:
                     self.errors.append(f"thick uninstall on {node.name}: {exc}")
         for plugin in self.device_plugins:
             plugin.stop()
+        for runtime in self.runtimes.values():
+            try:
+                runtime.stop()
+            except Exception as exc:  # state.json's cleanup still kills what is left
+                self.errors.append(f"containerd on {runtime.node.name}: {exc}")
         self.api_server.stop()
         self.topology.destroy()
 
@@ -267,6 +304,7 @@ class LocalCluster:
             "name": self.name,
             "ownerPid": os.getpid(),
             "mode": self.mode,
+            "runtime": self.runtime,
             "metaPlugin": self.meta_plugin,
             "nodes": [
                 {"name": n.name, "netns": n.netns, "ip": n.ip, "podCIDR": n.pod_cidr}
@@ -296,7 +334,10 @@ class LocalCluster:
                         "name": name,
                         "node": node_name,
                         "netns": sandbox.netns,
+                        "netnsPath": kubelet.netns_path(sandbox),
                     }
+                    if self.runtime == "containerd":  # harness exec goes through CRI
+                        out[sandbox.uid]["criSocket"] = self.runtimes[node_name].paths.socket
         return out
 
     def write_sandboxes(self) -> None:
@@ -445,16 +486,20 @@ class LocalCluster:
 
     # ------------------------------------------------------------- kernel
     def pod_netns(self, namespace: str, name: str) -> str:
+        """The host path of the pod sandbox's network namespace (either runtime)."""
         sandbox = self._sandbox(namespace, name)
         if sandbox is None or not sandbox.ready:
             raise LookupError(f"pod {namespace}/{name} has no running sandbox")
-        return str(sandbox.netns)
+        for kubelet in self.kubelets.values():
+            if kubelet.sandbox_by_uid(sandbox.uid) is sandbox:
+                return kubelet.netns_path(sandbox)
+        return os.path.join(NETNS_DIR, str(sandbox.netns))
 
     def pod_network(self, namespace: str, name: str) -> PodNetwork:
-        netns = self.pod_netns(namespace, name)
-        interfaces = parse_addresses(sh.run(["ip", "-n", netns, "-d", "-j", "addr", "show"]))
-        routes = parse_routes(sh.run(["ip", "-n", netns, "-j", "route", "show"]), 4)
-        routes += parse_routes(sh.run(["ip", "-n", netns, "-6", "-j", "route", "show"]), 6)
+        enter = ["nsenter", f"--net={self.pod_netns(namespace, name)}", "--"]
+        interfaces = parse_addresses(sh.run([*enter, "ip", "-d", "-j", "addr", "show"]))
+        routes = parse_routes(sh.run([*enter, "ip", "-j", "route", "show"]), 4)
+        routes += parse_routes(sh.run([*enter, "ip", "-6", "-j", "route", "show"]), 6)
         return PodNetwork(tuple(interfaces), tuple(routes))
 
     def exec_in_pod(
@@ -464,7 +509,7 @@ class LocalCluster:
 
         netns = self.pod_netns(namespace, name)
         proc = subprocess.run(
-            ["nsenter", f"--net={NETNS_DIR}/{netns}", "--", *argv],
+            ["nsenter", f"--net={netns}", "--", *argv],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -661,18 +706,33 @@ class LocalCluster:
         from harness.backends.local import cnicall
 
         target = cnicall.find_target(call, self.kubelets, self.get_pod)
+        # On containerd nodes /run is the node's own: a new sandbox's netns is
+        # made there, where the plugins (run inside the node) look for it.
+        inside = (
+            ["nsenter", f"--mount={target.kubelet.node.mount_ns}", "--"]
+            if self.runtime == "containerd"
+            else []
+        )
 
         def new_netns(name: str) -> None:
-            self.topology.add_netns(name)
-            sh.run(["ip", "-n", name, "link", "set", "lo", "up"])
+            if inside:
+                sh.run([*inside, "ip", "netns", "add", name])
+            else:
+                self.topology.add_netns(name)
+            sh.run([*inside, "ip", "-n", name, "link", "set", "lo", "up"])
+
+        def drop_netns(name: str) -> None:
+            if inside:
+                sh.run([*inside, "ip", "netns", "delete", name], check=False)
+            else:
+                self.topology.remove_netns(name)
 
         def links(name: str) -> list[str]:
-            found = parse_addresses(sh.run(["ip", "-n", name, "-d", "-j", "addr", "show"]))
+            argv = [*inside, "ip", "-n", name, "-d", "-j", "addr", "show"]
+            found = parse_addresses(sh.run(argv))
             return [link.name for link in found if link.name != "lo"]
 
-        return cnicall.make_call(
-            call, target, new_netns, self.topology.remove_netns, links, self.cluster_id
-        )
+        return cnicall.make_call(call, target, new_netns, drop_netns, links, self.cluster_id)
 
     def read_node_file(self, node: str, path: str) -> str | None:
         try:
@@ -697,6 +757,18 @@ class LocalCluster:
                 if link.name not in ("lo", "eth0", "eth1") and link.kind != "bridge":
                     found.append(f"{node.name}: link {link.name} ({link.kind})")
             found += [f"{node.name}: {leak}" for leak in node_file_leaks(node)]
+            runtime = self.runtimes.get(node.name)
+            if runtime is not None:
+                found += [f"{node.name}: {leak}" for leak in runtime.leaks()]
+                kubelet = self.kubelets.get(node.name)
+                cri = getattr(kubelet, "cri", None)
+                if cri is not None:
+                    for item in cri.list_pod_sandboxes():
+                        meta = item.metadata
+                        found.append(
+                            f"{node.name}: containerd sandbox {item.id[:12]} "
+                            f"({meta.namespace}/{meta.name})"
+                        )
         return found
 
 

@@ -28,6 +28,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--nodes", type=int, default=2)
     p.add_argument("--meta-plugin")
     p.add_argument("--mode", default="thin", choices=("thin", "thick"))
+    p.add_argument("--runtime", default="simulated", choices=("simulated", "containerd"))
     p.add_argument("--cni-bin-dir", default="/usr/lib/cni")
     p.add_argument("--run-root", default="/run/harness")
     return p.parse_args(argv)
@@ -47,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cni_bin_dir=args.cni_bin_dir,
         mode=args.mode,
         run_root=args.run_root,
+        runtime=args.runtime,
     ).start()
     try:
         info = {**cluster.info(), "persistent": True}

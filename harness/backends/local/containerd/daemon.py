@@ -162,7 +162,12 @@ def private_run_script(run_dir: str, node: Node) -> str:
         "set -e\n"
         f"exec 3<'{run_dir}'\n"
         "mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run\n"
-        f"mkdir -p '{run_dir}' /run/k8s.cni.cncf.io {NETNS_IN_NODE} /run/containerd\n"
+        f"mkdir -p '{run_dir}' /run/k8s.cni.cncf.io {NETNS_DIR_IN_NODE} /run/containerd\n"
+        # A shared mount point already, as `ip netns add` would make it: else a
+        # later `ip netns add` in the node binds the dir over itself, hiding the
+        # CRI plugin's netns mounts from its unmount (EBUSY on StopPodSandbox).
+        f"mount --bind {NETNS_DIR_IN_NODE} {NETNS_DIR_IN_NODE}\n"
+        f"mount --make-shared {NETNS_DIR_IN_NODE}\n"
         f"mount --no-canonicalize --bind /proc/self/fd/3 '{run_dir}'\n"
         "exec 3<&-\n"
         f"mount --bind '{k8s_cni}' /run/k8s.cni.cncf.io\n"
