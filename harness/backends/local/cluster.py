@@ -382,6 +382,10 @@ class LocalCluster:
             # The thick-mode daemon's installer (its own module) replaces the
             # thin config with the shim's and starts the node's daemon.
             thick_module().install(self, node)
+        runtime = self.runtimes.get(node.name)
+        if runtime is not None:  # what containerd runs first: tapped for its error codes
+            names = [self.meta_name] + (["pymultus-shim"] if self.mode == "thick" else [])
+            runtime.install_tap(names)
         self._installed.append(node)
 
     # ------------------------------------------------------------- objects

@@ -83,6 +83,10 @@ class Paths:
         return os.path.join(self.base, "containerd.log")
 
     @property
+    def tap(self) -> str:
+        return os.path.join(self.base, "tap")
+
+    @property
     def pod_logs(self) -> str:
         return os.path.join(self.base, "pods")
 
@@ -300,6 +304,13 @@ class ContainerdNode:
             holder.wait(5)
             self._forget(holder.pid)
         remove_cgroup(self.cgroup_parent)
+
+    def install_tap(self, names: list[str]) -> None:
+        """Wrap the plugins containerd calls first so their error codes are kept (tap.py)."""
+        from harness.backends.local.containerd import tap
+
+        for name in names:
+            tap.install(self.node.host_path("/opt/cni/bin"), name, self.paths.tap)
 
     # ------------------------------------------------------------ state
     def _record(self, pid: int | None = None, cgroup: str = "", mark: str = "") -> None:

@@ -33,6 +33,7 @@ import os
 import time
 from typing import Any
 
+from harness.backends.local.containerd import tap
 from harness.backends.local.containerd.cri import CRIClient, CRIError
 from harness.backends.local.containerd.daemon import NETNS_IN_NODE, ContainerdNode, remove_cgroup
 from harness.backends.local.containerd.libcnicache import LibcniCache
@@ -161,7 +162,7 @@ class CRIKubelet(Kubelet):
                 self.devices.allocate(pod)
             sandbox_id = self.cri.run_pod_sandbox(config)
         except (CRIError, CNIError) as exc:
-            error = sandbox_error(exc)
+            error = self._plugin_error("ADD", uid, exc)
             sandbox.error = error
             sandbox.timings["add"] = time.monotonic() - started
             self._event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
@@ -233,10 +234,11 @@ class CRIKubelet(Kubelet):
             except CRIError as exc:
                 sandbox.teardown_error = sandbox.teardown_error or sandbox_error(exc)
                 self._event(pod, "Warning", "FailedKillPod", f"error removing pod sandbox: {exc}")
-            # The pod's cgroup is the kubelet's (it made the parent): removed by it too.
-            remove_cgroup(self.pod_cgroup(uid))
             sandbox.timings["del"] = time.monotonic() - started
             sandbox.ready = False
+        # The pod's cgroup is the kubelet's (it made the parent): removed by it too.
+        remove_cgroup(self.pod_cgroup(uid))
+        tap.forget(self.runtime.paths.tap, uid)
         if self.devices is not None:
             self.devices.release(str(meta["namespace"]), str(meta["name"]))
         self.api.delete(pod_path(meta["namespace"], meta["name"]), grace_seconds=0)
@@ -257,7 +259,7 @@ class CRIKubelet(Kubelet):
                 sandbox.teardown_error = None
                 return
             except CRIError as exc:
-                sandbox.teardown_error = sandbox_error(exc)
+                sandbox.teardown_error = self._plugin_error("DEL", sandbox.uid, exc)
                 self._event(
                     pod,
                     "Warning",
@@ -267,6 +269,13 @@ class CRIKubelet(Kubelet):
                 )
                 if attempt < DEL_ATTEMPTS:
                     time.sleep(backoff_delay(attempt, initial=0.2, cap=2.0))
+
+    def _plugin_error(self, command: str, uid: str, exc: Exception) -> CNIError:
+        """The CRI failure with the code the meta-plugin answered (tap.py), if it did."""
+        answer = tap.take_error(self.runtime.paths.tap, command, uid)
+        if isinstance(exc, CRIError) and answer is not None and isinstance(answer.get("code"), int):
+            return CNIError(int(answer["code"]), str(exc))  # type: ignore[call-overload]
+        return sandbox_error(exc)
 
     # ------------------------------------------------------------ query
     def netns_path(self, sandbox: Sandbox) -> str:
