@@ -87,7 +87,15 @@ def probes_for(options: Options) -> dict[str, Probe]:
         return remote.probes_for(options)
     from harness.scenario.needs import local_probes
 
-    return local_probes(options.cni_bin_dir, options.mode)
+    probes = local_probes(options.cni_bin_dir, options.mode)
+    # CNI 1.1.0 (STATUS, GC, cniVersion "1.1.0" configs) needs a runtime that
+    # speaks it: the simulated kubelet does, containerd 1.6's libcni does not.
+    probes["cni-1.1"] = lambda: (
+        "containerd 1.6's CNI library refuses cniVersion 1.1.0 configs"
+        if options.runtime == "containerd"
+        else None
+    )
+    return probes
 
 
 def finish_backends(failed: bool) -> None:

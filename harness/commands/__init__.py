@@ -13,5 +13,6 @@ COMMAND_MODULES = (
     "harness.commands.coverage",
     "harness.commands.cluster",
     "harness.commands.exec",
+    "harness.commands.logs",
     "harness.commands.vendor",
 )

@@ -338,6 +338,7 @@ class LocalCluster:
                     }
                     if self.runtime == "containerd":  # harness exec goes through CRI
                         out[sandbox.uid]["criSocket"] = self.runtimes[node_name].paths.socket
+                        out[sandbox.uid]["containers"] = kubelet.container_ids(sandbox.uid)
         return out
 
     def write_sandboxes(self) -> None:

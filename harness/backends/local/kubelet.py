@@ -498,6 +498,10 @@ class Kubelet:
     def netns_path(self, sandbox: Sandbox) -> str:
         return os.path.join(NETNS_DIR, sandbox.netns)
 
+    def container_ids(self, uid: str) -> dict[str, str]:
+        """Containers the runtime runs for the pod (the simulated runtime runs none)."""
+        return {}
+
 
 def runtime_config(pod: dict[str, Any]) -> dict[str, Any]:
     """Capability args containerd derives from the pod spec (portMappings)."""

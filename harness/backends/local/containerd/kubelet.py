@@ -281,6 +281,11 @@ class CRIKubelet(Kubelet):
     def netns_path(self, sandbox: Sandbox) -> str:
         return self.runtime.netns_path(sandbox.netns)
 
+    def container_ids(self, uid: str) -> dict[str, str]:
+        """The pod's running containers: name -> CRI container id."""
+        with self.lock:
+            return dict(self.containers.get(uid, []))
+
     def container_of(self, uid: str, container: str = "") -> str:
         with self.lock:
             started = list(self.containers.get(uid, []))
