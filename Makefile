@@ -5,7 +5,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-APT_PACKAGES := containernetworking-plugins iproute2 iputils-ping nftables iptables util-linux shellcheck chromium
+APT_PACKAGES := containernetworking-plugins iproute2 iputils-ping nftables iptables util-linux shellcheck chromium \
+  containerd runc busybox-static
 APT_STAMP := $(VENV)/.apt-stamp
 PIP_STAMP := $(VENV)/.pip-stamp
 
@@ -29,6 +30,7 @@ $(BIN)/python:
 $(PIP_STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m harness.backends.local.containerd.proto
 	@touch $@
 
 setup: $(APT_STAMP) $(PIP_STAMP)
@@ -44,6 +46,7 @@ run: setup
 test: setup lint types contracts workflows
 	$(BIN)/python -m pytest tests scenarios
 	$(BIN)/python -m pytest -q scenarios --mode thick -k "thick or quickstart or install"
+	$(BIN)/python -m pytest -q scenarios --runtime containerd
 
 lint: setup
 	$(BIN)/ruff check pymultus harness tests conftest.py ci

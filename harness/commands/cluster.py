@@ -112,7 +112,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     nodes = ", ".join(n["name"] for n in info.get("nodes", []))
     print(
         f"cluster {info['id']} up in {time.monotonic() - started:.2f} s "
-        f"({info['mode']} mode, {info.get('runtime', 'simulated')} runtime, nodes: {nodes}, owner pid {info['ownerPid']}); "
+        f"({info['mode']} mode, {info.get('runtime', 'simulated')} runtime, "
+        f"nodes: {nodes}, owner pid {info['ownerPid']}); "
         f"remove it with: harness cluster down {info['id']}",
         file=sys.stderr,
     )

@@ -173,7 +173,7 @@ def test_tap_passes_everything_through_and_keeps_a_failure(tmp_path: Path) -> No
     bin_dir.mkdir()
     real = tmp_path / "real-plugin"
     real.write_text(
-        "#!/bin/sh\nread line\necho \"{\\\"code\\\": 7, \\\"msg\\\": \\\"$line\\\"}\"\n"
+        '#!/bin/sh\nread line\necho "{\\"code\\": 7, \\"msg\\": \\"$line\\"}"\n'
         "echo on-stderr >&2\nexit 1\n"
     )
     real.chmod(0o755)
@@ -213,5 +213,7 @@ def test_pick_container_and_logs() -> None:
     assert pick_container({"a": "1", "b": "2"}, "b") == "2"
     with pytest.raises(LookupError):
         pick_container({}, "")
-    raw = "2026-01-01T00:00:00Z stdout F hello\n2026-01-01T00:00:00Z stderr P par\n2026 stderr F t\n"
+    raw = (
+        "2026-01-01T00:00:00Z stdout F hello\n2026-01-01T00:00:00Z stderr P par\n2026 stderr F t\n"
+    )
     assert cri_log_text(raw) == "hello\npart\n"

@@ -36,7 +36,7 @@ import yaml
 from harness.backends.local import sh
 from harness.backends.local.apiserver import APIServer, make_self_signed_cert, server_tls_context
 from harness.backends.local.devices import DEVICE_INFO_DIR, POD_RESOURCES_SOCKET, DevicePlugin
-from harness.backends.local.kubelet import Kubelet
+from harness.backends.local.kubelet import Kubelet, Sandbox
 from harness.backends.local.runs import INFO_FILE, SANDBOXES_FILE
 from harness.backends.local.scheduler import Scheduler
 from harness.backends.local.topology import (
@@ -209,18 +209,19 @@ class LocalCluster:
             runtime.start()
 
     def _make_kubelet(self, node: Node) -> Kubelet:
+        api = self.client()
         if self.runtime == "containerd":
             from harness.backends.local.containerd.kubelet import CRIKubelet
 
             return CRIKubelet(
                 node,
                 self.topology,
-                self.api,
+                api,
                 self._notify,
                 workers=self.kubelet_workers,
                 runtime=self.runtimes[node.name],
             )
-        return Kubelet(node, self.topology, self.api, self._notify, workers=self.kubelet_workers)
+        return Kubelet(node, self.topology, api, self._notify, workers=self.kubelet_workers)
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -320,9 +321,9 @@ class LocalCluster:
         write_private_json(os.path.join(self.run_dir, INFO_FILE), self.info())
         self.write_sandboxes()
 
-    def sandboxes(self) -> dict[str, dict[str, str]]:
+    def sandboxes(self) -> dict[str, dict[str, Any]]:
         """Running sandboxes by pod uid: namespace, name, node, netns."""
-        out: dict[str, dict[str, str]] = {}
+        out: dict[str, dict[str, Any]] = {}
         for node_name, kubelet in self.kubelets.items():
             with kubelet.lock:
                 items = list(kubelet.sandboxes.values())
@@ -492,7 +493,7 @@ class LocalCluster:
     # ------------------------------------------------------------- kernel
     def pod_netns(self, namespace: str, name: str) -> str:
         """The host path of the pod sandbox's network namespace (either runtime)."""
-        sandbox = self._sandbox(namespace, name)
+        sandbox: Sandbox | None = self._sandbox(namespace, name)
         if sandbox is None or not sandbox.ready:
             raise LookupError(f"pod {namespace}/{name} has no running sandbox")
         for kubelet in self.kubelets.values():

@@ -22,7 +22,8 @@ def unavailable_reason() -> str | None:
         missing.append("busybox-static")
     if missing:
         return (
-            "containerd runtime: missing " + ", ".join(missing)
+            "containerd runtime: missing "
+            + ", ".join(missing)
             + f" (apt-get install -y {' '.join(missing)})"
         )
     try:

@@ -165,7 +165,9 @@ class CRIKubelet(Kubelet):
             error = self._plugin_error("ADD", uid, exc)
             sandbox.error = error
             sandbox.timings["add"] = time.monotonic() - started
-            self._event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
+            self._event(
+                pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}"
+            )
             self._report_pending(pod, error)
             self._schedule_retry(pod, sandbox.attempt)
             return
@@ -264,7 +266,7 @@ class CRIKubelet(Kubelet):
                     pod,
                     "Warning",
                     "FailedKillPod",
-                    f"error killing pod: failed to \"KillPodSandbox\" for \"{sandbox.uid}\" "
+                    f'error killing pod: failed to "KillPodSandbox" for "{sandbox.uid}" '
                     f"(attempt {attempt}/{DEL_ATTEMPTS}): {exc}",
                 )
                 if attempt < DEL_ATTEMPTS:
@@ -294,7 +296,9 @@ class CRIKubelet(Kubelet):
                 return cid
         raise LookupError(f"no running container {container or '(any)'} in pod uid {uid}")
 
-    def exec_sync(self, uid: str, argv: list[str], timeout: float, container: str = "") -> tuple[int, str]:
+    def exec_sync(
+        self, uid: str, argv: list[str], timeout: float, container: str = ""
+    ) -> tuple[int, str]:
         response = self.cri.exec_sync(self.container_of(uid, container), argv, timeout)
         out = response.stdout.decode(errors="replace") + response.stderr.decode(errors="replace")
         return int(response.exit_code), out
