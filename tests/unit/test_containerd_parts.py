@@ -61,7 +61,9 @@ def test_oci_layout_names_the_image_and_its_digests_match() -> None:
 
 
 def test_config_has_the_settings_this_machine_needs() -> None:
-    text = config_toml(Paths("/run/harness/x/nodes/node-1/containerd"), "harness.local/busybox:1")
+    paths = Paths("/run/harness/x/nodes/node-1/containerd", "/run/containerd/x-node-1.sock")
+    text = config_toml(paths, "harness.local/busybox:1")
+    assert 'address = "/run/containerd/x-node-1.sock"' in text
     assert "restrict_oom_score_adj = true" in text
     assert 'sandbox_image = "harness.local/busybox:1"' in text
     assert '[plugins."io.containerd.internal.v1.opt"]' in text

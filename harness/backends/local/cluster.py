@@ -338,7 +338,7 @@ class LocalCluster:
                         "netnsPath": kubelet.netns_path(sandbox),
                     }
                     if self.runtime == "containerd":  # harness exec goes through CRI
-                        out[sandbox.uid]["criSocket"] = self.runtimes[node_name].paths.socket
+                        out[sandbox.uid]["criSocket"] = self.runtimes[node_name].socket
                         out[sandbox.uid]["containers"] = kubelet.container_ids(sandbox.uid)
         return out
 

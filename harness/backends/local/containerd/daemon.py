@@ -70,9 +70,7 @@ class Paths:
     def opt(self) -> str:
         return os.path.join(self.base, "opt")
 
-    @property
-    def socket(self) -> str:
-        return os.path.join(self.base, "containerd.sock")
+    socket: str = "/run/containerd/containerd.sock"  # inside the node (see socket_in_node)
 
     @property
     def config(self) -> str:
@@ -91,8 +89,15 @@ class Paths:
         return os.path.join(self.base, "pods")
 
 
-def paths_for(node: Node) -> Paths:
-    return Paths(os.path.join(node.root, "containerd"))
+def socket_in_node(cluster_id: str, node: Node) -> str:
+    """The gRPC socket, in the node's private /run: unix socket paths are short
+    (108 bytes) and run dirs may be long; unique per node, so it also marks the
+    node's shims (their command line carries ``-address <socket>``)."""
+    return f"/run/containerd/{cluster_id}-{node.name}.sock"
+
+
+def paths_for(node: Node, cluster_id: str) -> Paths:
+    return Paths(os.path.join(node.root, "containerd"), socket_in_node(cluster_id, node))
 
 
 def cgroup_parent(cluster_id: str, node: Node) -> str:
@@ -185,7 +190,7 @@ class ContainerdNode:
         self.node = node
         self.topology = topology
         self.image = image
-        self.paths = paths_for(node)
+        self.paths = paths_for(node, topology.cluster_id)
         self.cgroup_parent = cgroup_parent(topology.cluster_id, node)
         self.holder: subprocess.Popen[bytes] | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -205,6 +210,11 @@ class ContainerdNode:
             raise RuntimeError(f"{self.node.name}: containerd node not started")
         return f"/proc/{self.holder.pid}/root{path}"
 
+    @property
+    def socket(self) -> str:
+        """The containerd socket as the host reaches it (through the holder)."""
+        return self.node_path(self.paths.socket)
+
     def netns_path(self, name: str) -> str:
         """Host path of the pod network namespace ``name`` the CRI plugin made."""
         return self.node_path(f"{NETNS_DIR_IN_NODE}/{name}")
@@ -215,6 +225,7 @@ class ContainerdNode:
             os.makedirs(directory, mode=0o711, exist_ok=True)
         os.makedirs(self.paths.pod_logs, exist_ok=True)
         self._record(cgroup=self.cgroup_parent, mark=self.paths.base)
+        self._record(mark=self.paths.socket)
         sh.run(
             [
                 "nsenter",
@@ -258,9 +269,9 @@ class ContainerdNode:
                     f"{self.node.name}: containerd exited ({self.process.returncode}); "
                     f"see {self.paths.log}:\n{tail(self.paths.log)}"
                 )
-            if os.path.exists(self.paths.socket):
+            if os.path.exists(self.socket):
                 code = subprocess.run(
-                    [CTR, "-a", self.paths.socket, "version"],
+                    [CTR, "-a", self.socket, "version"],
                     capture_output=True,
                     check=False,
                 ).returncode
@@ -275,7 +286,7 @@ class ContainerdNode:
 
     def import_image(self) -> None:
         sh.run(
-            [CTR, "-a", self.paths.socket, "-n", K8S_NAMESPACE, "images", "import",
+            [CTR, "-a", self.socket, "-n", K8S_NAMESPACE, "images", "import",
              self.image.archive],
             timeout=60,
         )  # fmt: skip
@@ -297,6 +308,7 @@ class ContainerdNode:
         """containerd, its shims and pods' processes, the holder, the cgroups."""
         self.stop_daemon()
         kill_marked(self.paths.base)
+        kill_marked(self.paths.socket)
         kill_cgroup(self.cgroup_parent)
         holder, self.holder = self.holder, None
         if holder is not None:
@@ -338,7 +350,7 @@ class ContainerdNode:
         with contextlib.suppress(OSError):
             for name in sorted(os.listdir(self.node_path(NETNS_DIR_IN_NODE))):
                 found.append(f"containerd network namespace {NETNS_IN_NODE}/{name}")
-        for pid, argv in processes_marked(self.paths.base):
+        for pid, argv in processes_marked(self.paths.socket):
             if "containerd-shim" in argv:
                 found.append(f"containerd shim pid {pid}")
         for path in cgroup_dirs(self.cgroup_parent):

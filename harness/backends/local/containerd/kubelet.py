@@ -55,7 +55,7 @@ class CRIKubelet(Kubelet):
     def __init__(self, *args: Any, runtime: ContainerdNode, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.runtime = runtime
-        self.cri = CRIClient(runtime.paths.socket)
+        self.cri = CRIClient(runtime.socket)
         self.cache = LibcniCache(self.node.host_path("/var/lib/cni/results"))
         self.containers: dict[str, list[tuple[str, str]]] = {}  # uid -> [(name, id)]
         self.sandbox_configs: dict[str, Any] = {}  # uid -> the PodSandboxConfig sent
