@@ -357,8 +357,10 @@ class LocalCluster:
     def install_node(self, node: Node) -> None:
         """Put the default network and the meta-plugin's config on a node."""
         conf_dir = node.host_path("/etc/cni/net.d")
-        with open(os.path.join(conf_dir, f"10-{DEFAULT_NETWORK_NAME}.conflist"), "w") as f:
-            json.dump(default_network_conf(node), f, indent=2)
+        write_atomic(
+            os.path.join(conf_dir, f"10-{DEFAULT_NETWORK_NAME}.conflist"),
+            json.dumps(default_network_conf(node), indent=2),
+        )
         kubeconfig = KUBECONFIG_IN_NODE.format(name=self.meta_name)
         os.makedirs(os.path.dirname(self._token_file(node)), mode=0o700, exist_ok=True)
         write_private_text(self._token_file(node), self.token + "\n")
@@ -378,8 +380,9 @@ class LocalCluster:
             "binDir": "/opt/cni/bin",
             **self.meta_config,
         }
-        with open(os.path.join(conf_dir, f"00-{self.meta_name}.conf"), "w") as f:
-            json.dump(conf, f, indent=2)
+        write_atomic(
+            os.path.join(conf_dir, f"00-{self.meta_name}.conf"), json.dumps(conf, indent=2)
+        )
         if self.mode == "thick":
             # The thick-mode daemon's installer (its own module) replaces the
             # thin config with the shim's and starts the node's daemon.
@@ -546,8 +549,7 @@ class LocalCluster:
     def write_node_file(self, node: str, path: str, content: str) -> None:
         target = self.topology.node(node).host_path(path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "w", encoding="utf-8") as f:
-            f.write(content)
+        write_atomic(target, content)
 
     def remove_node_file(self, node: str, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -791,6 +793,18 @@ def write_private_text(path: str, text: str) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    os.replace(tmp, path)
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Replace ``path`` in one rename: containerd's CRI plugin re-reads the conf dir
+    on every inotify event and must never see a half-written config. The
+    temporary name has no config extension, so no runtime ever loads it."""
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}~")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    with contextlib.suppress(FileNotFoundError):  # an existing file keeps its mode
+        os.chmod(tmp, os.stat(path).st_mode & 0o7777)
     os.replace(tmp, path)
 
 

@@ -67,8 +67,11 @@ class CRIClient:
             self.pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id, verbose=verbose),
         )
 
-    def list_pod_sandboxes(self) -> list[Any]:
-        return list(self.call("ListPodSandbox", self.pb.ListPodSandboxRequest()).items)
+    def list_pod_sandboxes(self, labels: dict[str, str] | None = None) -> list[Any]:
+        request = self.pb.ListPodSandboxRequest(
+            filter=self.pb.PodSandboxFilter(label_selector=labels or {})
+        )
+        return list(self.call("ListPodSandbox", request).items)
 
     def create_container(self, sandbox_id: str, config: Any, sandbox_config: Any) -> str:
         response = self.call(

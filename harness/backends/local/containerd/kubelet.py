@@ -157,6 +157,8 @@ class CRIKubelet(Kubelet):
             self.sandboxes[uid] = sandbox
         started = time.monotonic()
         config = self.sandbox_config(pod, attempt)
+        if attempt > 1:
+            self._reap_sandboxes(pod, keep="")
         try:
             if self.devices is not None:
                 self.devices.allocate(pod)
@@ -238,6 +240,7 @@ class CRIKubelet(Kubelet):
                 self._event(pod, "Warning", "FailedKillPod", f"error removing pod sandbox: {exc}")
             sandbox.timings["del"] = time.monotonic() - started
             sandbox.ready = False
+        self._reap_sandboxes(pod, keep="")
         # The pod's cgroup is the kubelet's (it made the parent): removed by it too.
         remove_cgroup(self.pod_cgroup(uid))
         tap.forget(self.runtime.paths.tap, uid)
@@ -249,6 +252,33 @@ class CRIKubelet(Kubelet):
                 del self.sandboxes[uid]
             if sandbox is not None:
                 self.removed[sandbox.pod_key] = (sandbox, pod)
+
+    def _reap_sandboxes(self, pod: dict[str, Any], keep: str) -> None:
+        """Stop and remove the pod's other sandboxes the runtime still lists.
+
+        containerd 1.6 keeps a failed sandbox (NOTREADY, its netns too) when
+        the DEL of its teardown failed; the kubelet kills a pod's old
+        sandboxes before it creates a new one and its garbage collector
+        removes them. Errors are events; the next attempt tries again."""
+        uid = str(pod["metadata"]["uid"])
+        try:
+            stale = self.cri.list_pod_sandboxes({"io.kubernetes.pod.uid": uid})
+        except CRIError as exc:
+            self._fail(f"ListPodSandbox for {uid}: {exc}")
+            return
+        for item in stale:
+            if item.id == keep:
+                continue
+            try:
+                self.cri.stop_pod_sandbox(item.id)
+                self.cri.remove_pod_sandbox(item.id)
+            except CRIError as exc:
+                self._event(
+                    pod,
+                    "Warning",
+                    "FailedKillPod",
+                    f"error killing old sandbox {item.id[:12]}: {exc}",
+                )
 
     def _stop_sandbox(self, sandbox: Sandbox, pod: dict[str, Any]) -> None:
         """StopPodSandbox (CNI DEL), retried with an event per failure (kubelet's way).
