@@ -16,6 +16,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from harness.cluster import Cluster, PodOutcome, SandboxError, Unsupported
@@ -29,6 +30,7 @@ from harness.matchers import (
 )
 from harness.scenario.loader import SANDBOX_PLACEHOLDER, Scenario, network_objects, spec_objects
 from harness.scenario.needs import Probe, missing
+from harness.wiretap import hook as wiretap
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
@@ -108,6 +110,7 @@ class ScenarioRun:
         self.topology: dict[str, Any] = {"nodes": [], "pods": {}, "networks": []}
         self.api_touched = False
         self.namespaces: set[str] = set()
+        self.since = time.time()  # the wiretap's calls of this scenario start here
 
     def fail(self, pointer: Pointer, message: str, details: str = "") -> None:
         self.failures.append(Failure(self.scenario.where(*pointer), message, details))
@@ -286,6 +289,8 @@ class ScenarioRun:
             self.expect_delete_error(item["deleteError"], pointer)
         elif "nodeFile" in item:
             self.expect_node_file(item["nodeFile"], pointer)
+        elif "calls" in item:
+            wiretap.expect(item["calls"], self.cluster, self.since, partial(self.fail, pointer))
 
     def expect_node_file(self, want: dict[str, Any], pointer: Pointer) -> None:
         """A file as the node sees it: present or not, and what it holds."""
@@ -719,6 +724,7 @@ def run_scenario(
             run.run()
         finally:
             run.cleanup()
+            wiretap.after_scenario(run)  # issue 13: the spec's MUSTs on every recorded call
         result.failures = run.failures
         result.status = "failed" if run.failures else "passed"
     except Unsupported as exc:

@@ -12,6 +12,8 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+from harness.report.calltimeline import CSS as CALLS_CSS
+from harness.report.calltimeline import calls_timeline
 from harness.runner import ScenarioResult
 
 COLOURS = {
@@ -211,13 +213,15 @@ def html_report(results: Sequence[ScenarioResult], title: str = "harness run") -
             body.append(svg)
             body.append(legend(colours))
         body.append(timings_table(r.timings))
+        if r.status != "skipped":  # the wiretap's record (harness.report.calltimeline)
+            body.append(calls_timeline(r.topology.get("calls")))
         if r.failures and r.status != "skipped":
             body.append(f"<pre>{_e(chr(10).join(f.render() for f in r.failures))}</pre>")
         body.append("</div>")
         cards.append("\n".join(body))
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+        f"<title>{_e(title)}</title><style>{CSS}{CALLS_CSS}</style></head><body>"
         f"<h1>{_e(title)}</h1><p class='summary'>{summary} in {total:.1f} s</p>"
         f"{index(ordered)}" + "\n".join(cards) + "</body></html>\n"
     )
