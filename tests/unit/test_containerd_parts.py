@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -24,11 +23,9 @@ from harness.backends.local.containerd.daemon import (
 )
 from harness.backends.local.containerd.image import IMAGE_REPOSITORY, layout_tar
 from harness.backends.local.containerd.kubelet import CRIKubelet, dns_config, netns_name
-from harness.backends.local.containerd.libcnicache import LibcniCache, parse_record
 from harness.backends.local.topology import Node
 from harness.commands.exec import pick_container
 from harness.commands.logs import cri_log_text
-from pymultus.cni.errors import CNIError
 
 
 def members(data: bytes) -> dict[str, bytes]:
@@ -126,7 +123,7 @@ def fake_kubelet() -> CRIKubelet:
         cgroup_parent="/harness-x-node-1",
         image=SimpleNamespace(name="harness.local/busybox:1"),
     )
-    kubelet.runtime = runtime  # type: ignore[assignment]
+    kubelet.containerd = runtime  # type: ignore[assignment]
     kubelet.cri = SimpleNamespace(pb=pb())  # type: ignore[assignment]
     return kubelet
 
@@ -149,25 +146,6 @@ def test_every_image_is_the_nodes_busybox_and_says_so() -> None:
     assert cfg.image.image == "harness.local/busybox:1"
     assert cfg.annotations["harness.io/requested-image"] == "nginx:1.25"
     assert list(cfg.command) == ["sh"] and cfg.envs[0].key == "A"
-
-
-def test_libcni_cache_record(tmp_path: Path) -> None:
-    conf = {"cniVersion": "1.0.0", "name": "net"}
-    record = {
-        "kind": "cniCacheV1",
-        "containerId": "c1",
-        "config": base64.b64encode(json.dumps(conf).encode()).decode(),
-        "ifName": "eth0",
-        "networkName": "net",
-        "result": {"cniVersion": "1.0.0", "ips": []},
-    }
-    (tmp_path / "net-c1-eth0").write_text(json.dumps(record))
-    cache = LibcniCache(str(tmp_path))
-    assert cache.load("net", "c1", "eth0") == (conf, record["result"])
-    assert cache.load("net", "c2", "eth0") is None
-    with pytest.raises(CNIError) as err:
-        parse_record(b"{}", "x")
-    assert "x" in str(err.value)
 
 
 def test_tap_passes_everything_through_and_keeps_a_failure(tmp_path: Path) -> None:

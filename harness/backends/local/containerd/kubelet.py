@@ -36,10 +36,9 @@ from typing import Any
 from harness.backends.local.containerd import tap
 from harness.backends.local.containerd.cri import CRIClient, CRIError
 from harness.backends.local.containerd.daemon import NETNS_IN_NODE, ContainerdNode, remove_cgroup
-from harness.backends.local.containerd.libcnicache import LibcniCache
 from harness.backends.local.kubelet import DEL_ATTEMPTS, Kubelet, Sandbox, backoff_delay
+from harness.cniruntime.errors import CNIError
 from harness.kubeapi import pod_path
-from pymultus.cni.errors import CNIError
 
 CLUSTER_DNS = "10.96.0.10"  # kind's kube-dns service address
 CLUSTER_DOMAIN = "cluster.local"
@@ -54,9 +53,10 @@ class CRIKubelet(Kubelet):
 
     def __init__(self, *args: Any, runtime: ContainerdNode, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.runtime = runtime
+        self.containerd = runtime
         self.cri = CRIClient(runtime.socket)
-        self.cache = LibcniCache(self.node.host_path("/var/lib/cni/results"))
+        # self.cache (the harness runtime's libcni-format cache, harness.cniruntime)
+        # reads the records containerd's libcni writes; only containerd writes them.
         self.containers: dict[str, list[tuple[str, str]]] = {}  # uid -> [(name, id)]
         self.sandbox_configs: dict[str, Any] = {}  # uid -> the PodSandboxConfig sent
 
@@ -66,7 +66,7 @@ class CRIKubelet(Kubelet):
 
     # --------------------------------------------------------- configs
     def pod_cgroup(self, uid: str) -> str:
-        return f"{self.runtime.cgroup_parent}/pod{uid}"
+        return f"{self.containerd.cgroup_parent}/pod{uid}"
 
     def sandbox_config(self, pod: dict[str, Any], attempt: int) -> Any:
         pb = self.cri.pb
@@ -100,7 +100,7 @@ class CRIKubelet(Kubelet):
                 name=name, uid=uid, namespace=namespace, attempt=attempt - 1
             ),
             hostname=name[:63],
-            log_directory=os.path.join(self.runtime.paths.pod_logs, f"{namespace}_{name}_{uid}"),
+            log_directory=os.path.join(self.containerd.paths.pod_logs, f"{namespace}_{name}_{uid}"),
             dns_config=dns_config(pb, pod),
             port_mappings=mappings,
             labels=labels,
@@ -120,7 +120,7 @@ class CRIKubelet(Kubelet):
         return pb.ContainerConfig(
             metadata=pb.ContainerMetadata(name=name, attempt=0),
             # No registry here: every image is the node's busybox (the status says so).
-            image=pb.ImageSpec(image=self.runtime.image.name),
+            image=pb.ImageSpec(image=self.containerd.image.name),
             command=[str(c) for c in container.get("command") or []],
             args=[str(a) for a in container.get("args") or []],
             envs=[
@@ -211,7 +211,7 @@ class CRIKubelet(Kubelet):
                 "Normal",
                 "Started",
                 f"Started container {name} (image {container.get('image', '')!r} "
-                f"runs as {self.runtime.image.name}: no registry on local nodes)",
+                f"runs as {self.containerd.image.name}: no registry on local nodes)",
             )
         with self.lock:
             self.containers[uid] = started
@@ -243,7 +243,7 @@ class CRIKubelet(Kubelet):
         self._reap_sandboxes(pod, keep="")
         # The pod's cgroup is the kubelet's (it made the parent): removed by it too.
         remove_cgroup(self.pod_cgroup(uid))
-        tap.forget(self.runtime.paths.tap, uid)
+        tap.forget(self.containerd.paths.tap, uid)
         if self.devices is not None:
             self.devices.release(str(meta["namespace"]), str(meta["name"]))
         self.api.delete(pod_path(meta["namespace"], meta["name"]), grace_seconds=0)
@@ -304,14 +304,14 @@ class CRIKubelet(Kubelet):
 
     def _plugin_error(self, command: str, uid: str, exc: Exception) -> CNIError:
         """The CRI failure with the code the meta-plugin answered (tap.py), if it did."""
-        answer = tap.take_error(self.runtime.paths.tap, command, uid)
+        answer = tap.take_error(self.containerd.paths.tap, command, uid)
         if isinstance(exc, CRIError) and answer is not None and isinstance(answer.get("code"), int):
             return CNIError(int(answer["code"]), str(exc))  # type: ignore[call-overload]
         return sandbox_error(exc)
 
     # ------------------------------------------------------------ query
     def netns_path(self, sandbox: Sandbox) -> str:
-        return self.runtime.netns_path(sandbox.netns)
+        return self.containerd.netns_path(sandbox.netns)
 
     def container_ids(self, uid: str) -> dict[str, str]:
         """The pod's running containers: name -> CRI container id."""
