@@ -278,11 +278,7 @@ def violations(calls: list[Call], declared: Declared | None = None) -> list[Viol
     found: list[Violation] = []
     nodes = sorted({c.node for c in calls})
     for node in nodes:
-        mine = [
-            c
-            for c in calls
-            if not (c.caller == RUNTIME and c.network in RUNTIME_OWN_NETWORKS)
-        ]
+        mine = [c for c in calls if not (c.caller == RUNTIME and c.network in RUNTIME_OWN_NETWORKS)]
         mine = [c for c in mine if c.node == node]
         for call in mine:
             if call.caller == RUNTIME:  # the meta-plugin's answers
