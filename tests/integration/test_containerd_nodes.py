@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,3 +131,67 @@ def test_kill_9_of_the_owner_then_down_removes_containerd_shims_and_cgroups(
             proc.wait()
         for run in list_runs(run_root):
             take_down(run)
+
+
+POD_YAML = """
+apiVersion: v1
+kind: Pod
+metadata: {name: demo}
+spec:
+  nodeName: node-2
+  containers: [{name: main, image: nginx, command: [sh, -c, "echo hello-from-demo; exec sleep 1d"]}]
+"""
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_cluster_up_with_containerd_serves_kubectl_exec_and_logs() -> None:
+    harness = [sys.executable, "-m", "harness.cli"]
+    up = subprocess.run(
+        [*harness, "cluster", "up", "--runtime", "containerd", "--nodes", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert up.returncode == 0, up.stderr
+    match = re.search(r"cluster (hx[0-9a-f]+) up", up.stderr)
+    assert match, up.stderr
+    cluster_id = match.group(1)
+    env = {**os.environ, "KUBECONFIG": f"/run/harness/{cluster_id}/kubeconfig"}
+
+    def kubectl(*args: str, stdin: str | None = None) -> str:
+        proc = subprocess.run(
+            ["kubectl", *args], input=stdin, capture_output=True, text=True, env=env, timeout=60
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    try:
+        assert "containerd://" in kubectl("get", "nodes", "-o", "wide")
+        kubectl("apply", "--validate=false", "-f", "-", stdin=POD_YAML)
+        deadline = time.monotonic() + 30
+        while "Running" not in kubectl("get", "pod", "demo"):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        pod_ip = json.loads(kubectl("get", "pod", "demo", "-o", "json"))["status"]["podIP"]
+        cmd = ["exec", "--cluster", cluster_id, "demo", "--", "ip", "-o", "-4", "addr"]
+        shown = subprocess.run([*harness, *cmd], capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0 and pod_ip in shown.stdout, shown.stderr
+        deadline = time.monotonic() + 10
+        while True:
+            logs = subprocess.run(
+                [*harness, "logs", "--cluster", cluster_id, "demo"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            if "hello-from-demo" in logs.stdout:
+                break
+            assert time.monotonic() < deadline, logs.stderr
+            time.sleep(0.2)
+        kubectl("delete", "pod", "demo")
+    finally:
+        down = subprocess.run(
+            [*harness, "cluster", "down", cluster_id], capture_output=True, text=True, timeout=60
+        )
+    assert down.returncode == 0, down.stderr
+    assert_nothing_left(cluster_id, f"/run/harness/{cluster_id}")

@@ -173,7 +173,11 @@ class LocalCluster:
             self.write_kubeconfig(self.kubeconfig, secure=True)
             for node in self.topology.nodes:
                 self.install_node(node)
-                self.api.request("POST", "/api/v1/nodes", node_object(node))
+                obj = node_object(node)
+                if node.name in self.runtimes:  # kubectl get nodes -o wide: CONTAINER-RUNTIME
+                    info = obj["status"]["nodeInfo"]
+                    info["containerRuntimeVersion"] = self.runtimes[node.name].runtime_version()
+                self.api.request("POST", "/api/v1/nodes", obj)
             self.ensure_namespace("default")
             self.scheduler = Scheduler(self.api, self.node_names(), self.errors.append)
             self.scheduler.start()

@@ -215,6 +215,17 @@ class ContainerdNode:
         """The containerd socket as the host reaches it (through the holder)."""
         return self.node_path(self.paths.socket)
 
+    def runtime_version(self) -> str:
+        """``containerd://<version>`` as the CRI Version call reports it (kubelet's nodeInfo)."""
+        from harness.backends.local.containerd.cri import CRIClient
+
+        client = CRIClient(self.socket)
+        try:
+            answer = client.version()
+        finally:
+            client.close()
+        return f"{answer.runtime_name}://{answer.runtime_version}"
+
     def netns_path(self, name: str) -> str:
         """Host path of the pod network namespace ``name`` the CRI plugin made."""
         return self.node_path(f"{NETNS_DIR_IN_NODE}/{name}")
