@@ -771,8 +771,10 @@ class LocalCluster:
             found += [f"{node.name}: {leak}" for leak in node_file_leaks(node)]
             runtime = self.runtimes.get(node.name)
             if runtime is not None:
-                found += [f"{node.name}: {leak}" for leak in runtime.leaks()]
                 kubelet = self.kubelets.get(node.name)
+                if kubelet is not None:  # not an attempt containerd is in the middle of
+                    wait_idle(kubelet)
+                found += [f"{node.name}: {leak}" for leak in runtime.leaks()]
                 cri = getattr(kubelet, "cri", None)
                 if cri is not None:
                     for item in cri.list_pod_sandboxes():
@@ -782,6 +784,20 @@ class LocalCluster:
                             f"({meta.namespace}/{meta.name})"
                         )
         return found
+
+
+def wait_idle(kubelet: Kubelet, timeout: float = 10.0) -> None:
+    """Wait (bounded) until the kubelet runs no sandbox setup or teardown.
+
+    A retried RunPodSandbox of a failing pod has a netns for the ~1 s the
+    attempt takes: not a leak, so containerd nodes are inspected between
+    attempts (the back-off leaves at least 1 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with kubelet.lock:
+            if not kubelet.inflight:
+                return
+        time.sleep(0.02)
 
 
 def thick_module() -> Any:
