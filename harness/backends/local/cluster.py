@@ -755,6 +755,8 @@ class LocalCluster:
 
     def leaks(self) -> list[str]:
         """What deleted pods left behind: namespaces, links, leases, caches."""
+        for busy in self.kubelets.values():  # not an attempt in the middle of its ADD
+            wait_idle(busy)
         found: list[str] = []
         infra = {self.topology.fabric_netns} | {n.netns for n in self.topology.nodes}
         for name in sorted(os.listdir(NETNS_DIR)) if os.path.isdir(NETNS_DIR) else []:
@@ -771,10 +773,8 @@ class LocalCluster:
             found += [f"{node.name}: {leak}" for leak in node_file_leaks(node)]
             runtime = self.runtimes.get(node.name)
             if runtime is not None:
-                kubelet = self.kubelets.get(node.name)
-                if kubelet is not None:  # not an attempt containerd is in the middle of
-                    wait_idle(kubelet)
                 found += [f"{node.name}: {leak}" for leak in runtime.leaks()]
+                kubelet = self.kubelets.get(node.name)
                 cri = getattr(kubelet, "cri", None)
                 if cri is not None:
                     for item in cri.list_pod_sandboxes():
@@ -789,9 +789,9 @@ class LocalCluster:
 def wait_idle(kubelet: Kubelet, timeout: float = 10.0) -> None:
     """Wait (bounded) until the kubelet runs no sandbox setup or teardown.
 
-    A retried RunPodSandbox of a failing pod has a netns for the ~1 s the
-    attempt takes: not a leak, so containerd nodes are inspected between
-    attempts (the back-off leaves at least 1 s)."""
+    A retried sandbox of a failing pod has a netns while the attempt runs
+    (a RunPodSandbox on containerd nodes takes ~1 s): not a leak, so nodes
+    are inspected between attempts (the back-off leaves at least 1 s)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with kubelet.lock:
