@@ -67,6 +67,7 @@ from pymultus.plan import (
     NetworkRef,
     ResolvedNetwork,
     build_plan,
+    check_not_meta_plugin,
     delegate_network_config,
     requested_networks,
     status_name_for,
@@ -166,6 +167,7 @@ class Engine:
     list_links: LinkLister = podnet.list_links
     pod_resources: PodResources | None = None
     device_info_dir: str = DEVICE_INFO_DIR
+    is_own_netns: Callable[[str], bool] = podnet.is_own_netns
 
     # ----------------------------------------------------------------- ADD
     def add(self, request: CNIRequest) -> dict[str, Any]:
@@ -177,6 +179,7 @@ class Engine:
         trip over.
         """
         self.wait_for_readiness_indicator()
+        self.refuse_own_netns(request)
         pod_id = PodIdentity.from_request(request)
         pod = self.fetch_pod(pod_id, retry=True)
         delegates = self.plan(request, pod_id, pod)
@@ -192,36 +195,89 @@ class Engine:
                 results.append(self.run_add(request, delegate))
             except CNIError as exc:
                 self.log.error(f"ADD {delegate.status_name} ({delegate.ifname}) failed: {exc}")
-                self.rollback(request, delegates[: index + 1], results)
-                self.cache.remove(request.container_id)
+                self.undo_add(request, entry, delegates[: index + 1], results)
                 raise CNIError(
                     exc.code,
                     f"ADD of network {delegate.status_name} as {delegate.ifname} failed: {exc.msg}",
                     exc.details,
                 ) from exc
 
-        for item, result in zip(entry["delegates"], results, strict=True):
-            item["result"] = result
-        self.cache.save(request.container_id, entry)
-
         # Everything that can still fail happens before the status is written and
-        # inside the rollback guard: a failed ADD leaves nothing behind.
+        # inside the rollback guard: a failed ADD leaves nothing behind. That
+        # includes the second cache write (issue 15, item 3: ENOSPC there left
+        # the interfaces and leases until the runtime's DEL).
         try:
+            for item, result in zip(entry["delegates"], results, strict=True):
+                item["result"] = result
+            self.cache.save(request.container_id, entry)
             chosen = self.apply_default_routes(request, delegates)
             first = results[0]
             if chosen and any(index != 0 for index, _ in chosen.values()):
                 moved = {family for family, (index, _) in chosen.items() if index != 0}
                 first = without_default_routes(first, moved)
             # CNI SPEC.md section 4: the result in the version the caller asked for.
-            answer = convert_result(first, self.cfg.cni_version)
+            answer = without_empty_dns(convert_result(first, self.cfg.cni_version))
             self.publish_status(request, pod_id, pod, delegates, results, chosen)
         except CNIError as exc:
             self.log.error(f"finishing ADD failed, rolling back: {exc}")
-            self.rollback(request, delegates, results)
-            self.cache.remove(request.container_id)
+            for item in entry["delegates"]:
+                item.pop("result", None)
+            self.undo_add(request, entry, delegates, results)
             raise
         self.emit_added(pod_id, pod, delegates, results)
         return answer
+
+    def refuse_own_netns(self, request: CNIRequest) -> None:
+        """CNI_NETNS must not be the meta-plugin's own namespace (issue 15, item 7).
+
+        CNI SPEC.md section 2: CNI_NETNS is the container's isolation domain.
+        The node's own namespace is never one: the interfaces would land on
+        the node. Refused (code 4) before any delegate runs.
+        """
+        if request.netns and self.is_own_netns(request.netns):
+            raise CNIError(
+                INVALID_ENV,
+                f"CNI_NETNS {request.netns} is the network namespace pymultus runs in "
+                "(the node's), not a container's",
+                "the runtime must pass the pod sandbox's network namespace",
+            )
+
+    def undo_add(
+        self,
+        request: CNIRequest,
+        entry: dict[str, Any],
+        attempted: list[Delegate],
+        results: list[dict[str, Any]],
+    ) -> None:
+        """Roll a failed ADD back and remember what is left to undo (issue 15, item 10).
+
+        A delegate whose ADD succeeded but whose rollback DEL failed is still
+        there: the cache keeps exactly those (with their results), marked
+        ``rolledBack``, so the runtime's DEL retries them. Everything else was
+        undone, or never created (its ADD failed), so nothing of it is kept:
+        the runtime's DEL then finds no cache, recomputes the delegates and
+        ignores the DEL errors of delegates whose ADD is not known to have
+        succeeded (a macvlan whose master is missing fails its DEL forever).
+        """
+        failed = self.rollback(request, attempted, results)
+        left = [index for index in failed if index < len(results)]
+        if left:
+            items = []
+            for index in left:
+                item = attempted[index].to_dict()
+                item["result"] = results[index]
+                items.append(item)
+            try:
+                self.cache.save(
+                    request.container_id, {**entry, "delegates": items, "rolledBack": True}
+                )
+                return
+            except CNIError as exc:
+                self.log.error(f"cannot record what the rollback left: {exc}")
+        try:
+            self.cache.remove(request.container_id)
+        except CNIError as exc:
+            self.log.error(f"cannot remove the delegate cache after a failed ADD: {exc}")
 
     def apply_default_routes(
         self, request: CNIRequest, delegates: list[Delegate]
@@ -268,18 +324,21 @@ class Engine:
 
     def rollback(
         self, request: CNIRequest, attempted: list[Delegate], results: list[dict[str, Any]]
-    ) -> None:
-        """DEL what an ADD attempted, newest first, ignoring errors.
+    ) -> list[int]:
+        """DEL what an ADD attempted, newest first; the indices whose DEL failed.
 
         The failing delegate is included: a plugin that failed half-way may
         have created something, and DEL is idempotent by spec.
         """
+        failed: list[int] = []
         for index in range(len(attempted) - 1, -1, -1):
             prev = results[index] if index < len(results) else None
             try:
                 self.run_del(request, attempted[index], prev)
             except CNIError as exc:
                 self.log.error(f"rollback DEL of {attempted[index].status_name} failed: {exc}")
+                failed.append(index)
+        return sorted(failed)
 
     # ----------------------------------------------------------------- DEL
     def delete(self, request: CNIRequest) -> None:
@@ -289,41 +348,78 @@ class Engine:
         the pod and its NADs; when that is impossible too, nothing is known
         to clean and DEL succeeds (a sandbox must never get stuck).
         """
+        request = self.del_request(request)
         entry = self.cache.load(request.container_id)
-        delegates: list[Delegate]
-        prev_results: list[dict[str, Any] | None]
-        if entry is not None:
-            delegates = [Delegate.from_dict(d) for d in entry.get("delegates", [])]
-            prev_results = [d.get("result") for d in entry.get("delegates", [])]
+        cached = cached_delegates(entry) if entry is not None else None
+        if entry is not None and cached is None:
+            self.log.error(
+                f"DEL {request.container_id}: the delegate cache has the wrong shape; "
+                "treating it as absent"
+            )
+        items: list[tuple[Delegate, dict[str, Any] | None, bool]]
+        if cached is not None:
+            items = cached
         else:
             try:
                 pod_id = PodIdentity.from_request(request)
                 pod = self.fetch_pod(pod_id, retry=False)
-                delegates = self.plan(request, pod_id, pod)
+                items = [(d, None, False) for d in self.plan(request, pod_id, pod)]
             except CNIError as exc:
                 self.log.error(
                     f"DEL {request.container_id}: no cache and cannot recompute the "
                     f"delegates ({exc}); nothing to clean"
                 )
+                self.remove_cache_quietly(request.container_id)
                 return
-            prev_results = [None] * len(delegates)
 
         failures: list[str] = []
         first: CNIError | None = None
-        for delegate, prev in reversed(list(zip(delegates, prev_results, strict=True))):
+        for delegate, prev, added in reversed(items):
             try:
                 self.run_del(request, delegate, prev)
             except CNIError as exc:
+                if not added:
+                    # Issue 15, item 10: its ADD never succeeded (a rolled-back or
+                    # interrupted ADD, or no cache): nothing of it is known to
+                    # exist, so its DEL error must not make the pod undeletable.
+                    self.log.error(
+                        f"DEL of {delegate.status_name} ({delegate.ifname}), whose ADD never "
+                        f"succeeded, failed; ignored: {exc}"
+                    )
+                    continue
                 failures.append(f"{delegate.status_name} ({delegate.ifname}): {exc}")
                 first = first or exc
         if first is None or not self.cfg.retry_delete_on_error:
-            self.cache.remove(request.container_id)
+            self.remove_cache_quietly(request.container_id)
         if first is not None:
             raise CNIError(
                 first.code,
-                f"DEL failed for {len(failures)} of {len(delegates)} networks",
+                f"DEL failed for {len(failures)} of {len(items)} networks",
                 "; ".join(failures),
             )
+
+    def del_request(self, request: CNIRequest) -> CNIRequest:
+        """DEL with the node's own namespace as CNI_NETNS runs without a netns.
+
+        Issue 15, item 7: delegates told to DEL inside the node's namespace
+        would remove the node's links of those names; without CNI_NETNS they
+        only release what they hold (CNI SPEC.md section 2: DEL may come
+        without a netns).
+        """
+        if request.netns and self.is_own_netns(request.netns):
+            self.log.error(
+                f"DEL {request.container_id}: CNI_NETNS {request.netns} is the node's own "
+                "network namespace; running the delegates' DEL without it"
+            )
+            return request.with_(netns="")
+        return request
+
+    def remove_cache_quietly(self, container_id: str) -> None:
+        """Remove the cache; a DEL with nothing left to undo succeeds even if this fails."""
+        try:
+            self.cache.remove(container_id)
+        except CNIError as exc:
+            self.log.error(f"DEL {container_id}: {exc}; nothing of the pod is left to undo")
 
     def run_del(
         self, request: CNIRequest, delegate: Delegate, prev_result: dict[str, Any] | None
@@ -386,6 +482,8 @@ class Engine:
             path = os.path.join(directory, entry)
             if entry.endswith((".conf", ".conflist", ".json")) and os.path.isfile(path):
                 conf = load_conf_file(path)
+                label = f"auxiliary chain {conf.get('name') or entry}"
+                check_not_meta_plugin(delegate_network_config(conf, label), label)
                 chain.append(
                     Delegate(
                         status_name=str(conf.get("name") or entry),
@@ -619,8 +717,16 @@ class Engine:
                 f"CHECK: nothing is known about container {request.container_id}",
                 f"no delegate cache in {self.cfg.cni_dir}: CHECK must follow a successful ADD",
             )
-        items = [d for d in entry.get("delegates", []) if isinstance(d, dict)]
-        delegates = [Delegate.from_dict(d) for d in items]
+        cached = cached_delegates(entry)
+        if cached is None:
+            raise CNIError(
+                UNKNOWN_CONTAINER,
+                f"CHECK: the delegate cache of container {request.container_id} is unreadable",
+                f"the file in {self.cfg.cni_dir} has the wrong shape; the runtime should DEL "
+                "and ADD the sandbox again",
+            )
+        delegates = [d for d, _, _ in cached]
+        items = [{"result": prev} if prev is not None else {} for _, prev, _ in cached]
         if request.netns:
             links = self.list_links(request.netns)
             missing = [d for d in delegates if d.ifname not in links]
@@ -698,12 +804,7 @@ class Engine:
         return list(seen.items())
 
     def cache_entries(self) -> list[tuple[str, dict[str, Any]]]:
-        entries = []
-        for container_id in self.cache.container_ids():
-            entry = self.cache.load(container_id)
-            if entry is not None:
-                entries.append((container_id, entry))
-        return entries
+        return self.cache.entries()
 
     # ------------------------------------------------------------------ GC
     def gc(self, request: CNIRequest, valid_attachments: Any) -> None:
@@ -761,6 +862,34 @@ class Engine:
             raise CNIError(first.code, f"GC failed ({len(failures)} problems)", "; ".join(failures))
 
 
+def cached_delegates(
+    entry: Mapping[str, Any],
+) -> list[tuple[Delegate, dict[str, Any] | None, bool]] | None:
+    """(delegate, its ADD result, whether its ADD succeeded) per cached delegate.
+
+    None when the entry is valid JSON of the wrong shape (issue 15, item 4):
+    the caller treats it as no cache. An ADD succeeded when its ``result``
+    was recorded.
+    """
+    raw = entry.get("delegates", [])
+    if not isinstance(raw, list):
+        return None
+    out: list[tuple[Delegate, dict[str, Any] | None, bool]] = []
+    for item in raw:
+        if not isinstance(item, Mapping):
+            return None
+        try:
+            delegate = Delegate.from_dict(item)
+            delegate_network_config(delegate.conf, f"network {delegate.status_name}")
+        except (KeyError, TypeError, ValueError, CNIError):
+            return None
+        result = item.get("result")
+        if result is not None and not isinstance(result, dict):
+            return None
+        out.append((delegate, result, "result" in item))
+    return out
+
+
 READINESS_TIMEOUT = 45.0
 READINESS_POLL = 0.25
 
@@ -786,7 +915,11 @@ def request_from_cache(
     """The DEL request the runtime would have sent for a cached sandbox."""
     raw_args = entry.get("args")
     if isinstance(raw_args, list):
-        args = tuple((str(k), str(v)) for k, v in raw_args)
+        args = tuple(
+            (str(pair[0]), str(pair[1]))
+            for pair in raw_args
+            if isinstance(pair, list | tuple) and len(pair) == 2
+        )
     else:
         args = tuple(
             (key, str(entry[field]))
@@ -805,6 +938,16 @@ def request_from_cache(
         args=args,
         path=path,
     )
+
+
+def without_empty_dns(result: dict[str, Any]) -> dict[str, Any]:
+    """The ADD answer without an empty ``dns`` (CNI SPEC.md section 4: it is optional).
+
+    Multus's result (CNI types 1.0.0 MarshalJSON) drops an empty ``dns``; so do we.
+    """
+    if result.get("dns") == {}:
+        return {k: v for k, v in result.items() if k != "dns"}
+    return result
 
 
 def without_default_routes(result: dict[str, Any], families: set[int]) -> dict[str, Any]:

@@ -10,15 +10,24 @@ has reached ``maxSize`` MiB it becomes ``<file>.1`` (older ones shift up),
 at most ``maxBackups`` are kept, backups older than ``maxAge`` days are
 removed, and ``compress`` gzips them. The check runs once per process, when
 the file is first opened: a CNI process writes a handful of lines.
+
+Logging never fails a CNI call (issue 15, items 1 and 9): a write that
+fails (a full disk, ``/dev/full``) disables the file; lines are written
+unbuffered, so ``close()`` has nothing to flush and cannot raise. The file
+is opened non-blocking and only a regular file or a character device
+(``/dev/null``) is written to, so a FIFO or socket planted at ``logFile``
+cannot hang ADD or DEL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any
 
 LEVELS = {"panic": 0, "error": 1, "verbose": 2, "debug": 3}
 DEFAULT_LEVEL = "error"
@@ -36,7 +45,7 @@ class Logger:
         self.file = file
         self.to_stderr = to_stderr
         self.options = dict(options or {})
-        self._stream: TextIO | None = None
+        self._fd: int | None = None  # unbuffered: a failed write leaves nothing pending
 
     def _write(self, level: str, message: str) -> None:
         if LEVELS[level] > self.threshold:
@@ -44,16 +53,19 @@ class Logger:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         line = f"{stamp} [{level}] pymultus[{os.getpid()}]: {message}\n"
         if self.to_stderr:
-            sys.stderr.write(line)
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(line)
         if self.file:
             try:
-                if self._stream is None:
+                if self._fd is None:
                     rotate(self.file, self.options)
-                    self._stream = open(self.file, "a", encoding="utf-8")  # noqa: SIM115
-                self._stream.write(line)
-                self._stream.flush()
+                    self._fd = open_log(self.file)
+                write_all(self._fd, line.encode("utf-8", "surrogateescape"))
             except OSError:
-                self.file = ""  # never fail a CNI call because the log is unwritable
+                # Never fail a CNI call because the log is unwritable. The line
+                # is written unbuffered, so nothing is left over for close().
+                self.close()
+                self.file = ""
 
     def error(self, message: str) -> None:
         self._write("error", message)
@@ -65,9 +77,40 @@ class Logger:
         self._write("debug", message)
 
     def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+        """Close the log file; never raises (it runs in ``finally`` of every call)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+class NotALogFile(OSError):
+    """``logFile`` names something other than a regular file or character device."""
+
+
+def open_log(path: str) -> int:
+    """Open ``path`` for appending without ever blocking (issue 15, item 9).
+
+    O_NONBLOCK makes opening a FIFO without a reader fail (ENXIO) instead of
+    waiting for one; the fstat then refuses FIFOs with a reader, sockets and
+    directories: only a regular file or a character device is a log.
+    """
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(path, flags, 0o600)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
+            raise NotALogFile(0, f"logFile {path} is not a regular file")
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _option(options: Mapping[str, Any], key: str) -> int:

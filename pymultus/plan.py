@@ -25,6 +25,7 @@ from typing import Any
 
 from pymultus.cni.conflist import NetworkConfigList, capabilities, load_network_config
 from pymultus.cni.errors import INVALID_CONFIG, CNIError
+from pymultus.cni.nesting import META_PLUGIN_TYPES
 from pymultus.model.config import MultusConfig
 from pymultus.model.selection import (
     ANNOTATION,
@@ -220,6 +221,25 @@ def delegate_network_config(conf: Mapping[str, Any], source: str) -> NetworkConf
     return load_network_config(dict(conf), source, default_version="0.1.0")
 
 
+def check_not_meta_plugin(ncl: NetworkConfigList, label: str) -> None:
+    """Refuse a delegate whose plugin is a meta-plugin (issue 15, item 2).
+
+    A NAD of ``"type": "pymultus"`` (or Multus's ``multus``) would start the
+    meta-plugin again for every ADD and DEL, recursively, as root and with a
+    config the NAD's author chose; see :mod:`pymultus.cni.nesting`.
+    """
+    for plugin in ncl.plugins:
+        kind = plugin.get("type")
+        if isinstance(kind, str) and kind in META_PLUGIN_TYPES:
+            raise CNIError(
+                INVALID_CONFIG,
+                f"network {label} names the meta-plugin {kind!r} as its plugin type: "
+                "meta-plugins cannot be nested",
+                "the NetworkAttachmentDefinition must name an ordinary CNI plugin "
+                "(macvlan, bridge, ipvlan, ...)",
+            )
+
+
 def selection_runtime_config(selection: NetworkSelection, declared: set[str]) -> dict[str, Any]:
     """runtimeConfig for one annotation element, checked against capabilities.
 
@@ -289,7 +309,9 @@ def build_plan(
         used[ifname] = label
         # Every delegate's config is checked here, before the engine writes its
         # cache or runs anything: a bad config must not leave state behind.
-        declared = capabilities(delegate_network_config(conf, f"network {label}"))
+        ncl = delegate_network_config(conf, f"network {label}")
+        check_not_meta_plugin(ncl, label)
+        declared = capabilities(ncl)
         runtime: dict[str, Any] = dict(runtime_config) if is_default else {}
         delegate_conf = dict(conf)
         device_id = device_ids.get(position, "") if device_ids else ""

@@ -92,6 +92,27 @@ def set_default_route(
         )
 
 
+OWN_NETNS = "/proc/self/ns/net"
+
+
+def is_own_netns(netns: str, own: str = OWN_NETNS) -> bool:
+    """Whether ``netns`` is the network namespace this process runs in.
+
+    Compared by device and inode, as the kernel identifies namespaces (a
+    bind mount under /var/run/netns and /proc/PID/ns/net of the same
+    namespace are the same inode). A path that cannot be read is not ours:
+    the delegates will report it.
+    """
+    import os
+
+    try:
+        theirs = os.stat(netns)
+        mine = os.stat(own)
+    except (OSError, ValueError):
+        return False
+    return (theirs.st_dev, theirs.st_ino) == (mine.st_dev, mine.st_ino)
+
+
 def list_links(netns: str, run: Runner = run_process) -> set[str]:
     """The names of the links in ``netns`` (one ``ip -o link show``)."""
     code, output = run(["nsenter", f"--net={netns}", "--", "ip", "-o", "link", "show"], b"")

@@ -27,6 +27,7 @@ import os
 import sys
 import time
 
+from pymultus.cni.nesting import nested_problem
 from pymultus.daemon.wire import CONTENT_TYPE, encode_request
 
 TYPE_CHECKING = False  # typing itself costs ~2 ms to import: mypy reads this as True
@@ -178,6 +179,12 @@ def run(env: dict[str, str], raw: bytes, out: BinaryIO | None = None) -> int:
     command = env.get("CNI_COMMAND", "")
     if command == "VERSION":  # needs no daemon (CNI SPEC.md section 3, VERSION)
         return version(raw, out)
+    nested = nested_problem(env)
+    if nested is not None:  # issue 15 item 2: never a second meta-plugin level
+        if command == "DEL":
+            return 0  # the refused ADD created nothing
+        out.write(error_json(7, nested, "", raw))
+        return 1
     path = socket_path(raw)
     body = encode_request(env, raw)
     deadline = time.monotonic() + (DEL_WAIT if command == "DEL" else READY_WAIT)

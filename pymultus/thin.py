@@ -14,8 +14,9 @@ import sys
 from collections.abc import Mapping
 from typing import Any, BinaryIO, TextIO
 
-from pymultus.cni.errors import INTERNAL, CNIError
+from pymultus.cni.errors import INTERNAL, INVALID_CONFIG, CNIError
 from pymultus.cni.invoke import ProcessExecutor
+from pymultus.cni.nesting import DELEGATE_MARKER, nested_problem
 from pymultus.cni.request import CNIRequest, parse_config_bytes
 from pymultus.cni.version import check_supported, version_result
 from pymultus.engine import Engine, KubeAPI, run_command
@@ -42,7 +43,12 @@ def build_engine(cfg: MultusConfig, request: CNIRequest, env: Mapping[str, str])
     bin_dirs = [cfg.bin_dir, *request.path]
     return Engine(
         cfg=cfg,
-        execute=ProcessExecutor(bin_dirs, base_env=env, timeout=cfg.delegate_timeout),
+        execute=ProcessExecutor(
+            bin_dirs,
+            base_env=env,
+            timeout=cfg.delegate_timeout,
+            extra_env={DELEGATE_MARKER: "pymultus"},
+        ),
         cache=DelegateCache(cfg.cni_dir),
         kube=build_kube(cfg, env),
         log=log,
@@ -54,6 +60,7 @@ def handle(request: CNIRequest, conf: dict[str, Any], env: Mapping[str, str]) ->
     version = str(conf.get("cniVersion", ""))
     if request.command == "VERSION":
         return version_result(version or FALLBACK_VERSION)
+    refuse_nesting(request, env)
     check_supported(version)
     cfg = parse_config(conf)
     engine = build_engine(cfg, request, env)
@@ -61,6 +68,25 @@ def handle(request: CNIRequest, conf: dict[str, Any], env: Mapping[str, str]) ->
         return run_command(engine, request, conf)
     finally:
         engine.log.close()
+
+
+class NothingToDo(Exception):
+    """A nested DEL: succeed at once (the refused ADD created nothing)."""
+
+
+def refuse_nesting(request: CNIRequest, env: Mapping[str, str]) -> None:
+    """Refuse to run as a meta-plugin's delegate (issue 15, item 2).
+
+    Checked before the configuration is read: a nested instance must not even
+    open the ``logFile`` its (NAD-chosen) configuration names. CNI SPEC.md
+    section 5: code 7, invalid configuration (the NAD's).
+    """
+    problem = nested_problem(env)
+    if problem is None:
+        return
+    if request.command == "DEL":
+        raise NothingToDo(problem)
+    raise CNIError(INVALID_CONFIG, problem)
 
 
 def run(env: Mapping[str, str], stdin: BinaryIO, stdout: TextIO, stderr: TextIO) -> int:
@@ -71,6 +97,8 @@ def run(env: Mapping[str, str], stdin: BinaryIO, stdout: TextIO, stderr: TextIO)
         conf = parse_config_bytes(raw)
         version = str(conf.get("cniVersion") or FALLBACK_VERSION)
         out = handle(request, conf, env)
+    except NothingToDo:
+        return 0
     except CNIError as exc:
         stdout.write(exc.to_json(version) + "\n")
         return 1

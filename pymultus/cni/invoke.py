@@ -23,6 +23,7 @@ from pymultus.cni.errors import (
     TRY_AGAIN_LATER,
     CNIError,
 )
+from pymultus.cni.request import reject_constant
 
 if TYPE_CHECKING:
     from pymultus.cni.request import CNIRequest
@@ -98,7 +99,7 @@ def _evidence(stdout: bytes, stderr: bytes) -> str:
 
 def _decode_object(data: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(data)
+        value = json.loads(data, parse_constant=reject_constant)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
@@ -328,16 +329,21 @@ class ProcessExecutor:
         base_env: Mapping[str, str] | None = None,
         timeout: float = 60.0,
         argv_prefix: Sequence[str] = (),
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.bin_dirs = tuple(bin_dirs)
         self.base_env = base_env
         self.timeout = timeout
         self.argv_prefix = tuple(argv_prefix)
+        # Added to every plugin's environment (a meta-plugin marks its
+        # delegates with pymultus.cni.nesting.DELEGATE_MARKER).
+        self.extra_env = dict(extra_env or {})
 
     def env_for(self, command: str, request: CNIRequest) -> dict[str, str]:
         """The exact environment the plugin will get."""
         base = os.environ if self.base_env is None else self.base_env
         env = {k: v for k, v in base.items() if not k.startswith("CNI_")}
+        env.update(self.extra_env)
         req = request.with_(command=command)
         if not req.path:
             req = req.with_(path=self.bin_dirs)

@@ -197,8 +197,16 @@ class CNIRequest:
         return dataclasses.replace(self, **changes)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+def reject_constant(name: str) -> Any:
+    """``parse_constant`` for ``json.loads``: NaN, Infinity and -Infinity are not JSON.
+
+    RFC 8259 section 6 has no such numbers; Python accepts them by default
+    and would hand them on to plugins that (rightly) refuse them.
+    """
+    raise ValueError(f"{name} is not valid JSON (RFC 8259 numbers are finite)")
+
+
+_reject_constant = reject_constant
 
 
 def parse_config_bytes(data: bytes, what: str = "network configuration on stdin") -> dict[str, Any]:

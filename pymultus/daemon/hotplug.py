@@ -25,7 +25,7 @@ from typing import Any
 
 from pymultus.cni.errors import INVALID_CONFIG, UNKNOWN_CONTAINER, CNIError
 from pymultus.cni.request import CNIRequest
-from pymultus.engine import Engine, PodIdentity
+from pymultus.engine import Engine, PodIdentity, cached_delegates
 from pymultus.model.selection import parse_networks
 from pymultus.plan import SELECTION, Delegate, NetworkRef, build_plan
 
@@ -97,8 +97,15 @@ def sandbox_request(entry: Mapping[str, Any], command: str, ifname: str) -> CNIR
 def hotplug(engine: Engine, op: dict[str, str]) -> dict[str, Any]:
     """Run one hot-plug operation; returns the pod's new network-status entries."""
     entry = find_sandbox(engine, op["podNamespace"], op["podName"])
-    delegates = [Delegate.from_dict(d) for d in entry.get("delegates", [])]
-    results: list[dict[str, Any]] = [d.get("result") or {} for d in entry.get("delegates", [])]
+    cached = cached_delegates(entry)
+    if cached is None:
+        raise CNIError(
+            INVALID_CONFIG,
+            f"the delegate cache of pod {op['podNamespace']}/{op['podName']} has the wrong shape",
+            "delete and recreate the pod",
+        )
+    delegates = [d for d, _, _ in cached]
+    results: list[dict[str, Any]] = [prev or {} for _, prev, _ in cached]
     pod_id = PodIdentity(op["podNamespace"], op["podName"], str(entry.get("podUID", "")))
     if op["op"] == "add":
         ifname = op["interface"] or next_ifname(delegates)

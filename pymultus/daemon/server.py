@@ -14,6 +14,9 @@ OOM-killed by them): at most ``maxConcurrent`` calls run, at most
 ``maxQueue`` wait, and anything beyond is answered at once with 503 and CNI
 code 11 (try again later), which the shim retries within its bound.
 Operations on one container are serialised (a DEL never overtakes its ADD).
+The HTTP layer (:mod:`pymultus.daemon.httpserver`) bounds connections,
+threads, request sizes and read times, and admits a call before reading its
+body.
 """
 
 from __future__ import annotations
@@ -22,12 +25,9 @@ import contextlib
 import json
 import os
 import socket
-import socketserver
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from pymultus.cni.errors import (
@@ -37,9 +37,11 @@ from pymultus.cni.errors import (
     CNIError,
 )
 from pymultus.cni.invoke import Executor, ProcessExecutor
+from pymultus.cni.nesting import DELEGATE_MARKER
 from pymultus.cni.request import CNIRequest, parse_config_bytes
 from pymultus.cni.version import check_supported, version_result
 from pymultus.daemon.cache import CachedKube, CacheStats, WatchCache
+from pymultus.daemon.httpserver import Limits, Reply, UnixHTTPServer
 from pymultus.daemon.metrics import Metrics
 from pymultus.daemon.overlay import DaemonOptions, overlay_config
 from pymultus.daemon.wire import FramingError, decode_request
@@ -49,7 +51,6 @@ from pymultus.model.config import MultusConfig, parse_config
 from pymultus.state import DelegateCache
 
 FALLBACK_VERSION = "1.0.0"
-MAX_BODY = 4 << 20  # a CNI config is kilobytes; refuse to buffer anything absurd
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"
 PODS_PATH = "/api/v1/pods"
 
@@ -93,7 +94,9 @@ class Daemon:
         self.env = dict(os.environ if env is None else env)
         self.log = log or Logger(str(multus_conf.get("logLevel", "")), "", True)
         self.executor_factory = executor_factory or (
-            lambda dirs, env, timeout: ProcessExecutor(dirs, base_env=env, timeout=timeout)
+            lambda dirs, env, timeout: ProcessExecutor(
+                dirs, base_env=env, timeout=timeout, extra_env={DELEGATE_MARKER: "pymultus"}
+            )
         )
         self.metrics = Metrics()
         self.cache_stats = CacheStats()
@@ -106,8 +109,9 @@ class Daemon:
         self.idle = threading.Condition(self.lock)
         self.draining = False
         self.started = time.monotonic()
-        self.server: _Server | None = None
-        self.thread: threading.Thread | None = None
+        self.server: UnixHTTPServer | None = None
+        # maxConcurrent calls run and maxQueue wait: one worker thread each.
+        self.limits = Limits(workers=options.max_concurrent + options.max_queue)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -125,11 +129,11 @@ class Daemon:
                 self.caches.append(self.pods)
             for cache in self.caches:
                 cache.start()
-        self.server = _Server(self.options.socket_path, self)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+        prepare_socket_path(self.options.socket_path)
+        self.server = UnixHTTPServer(
+            self.options.socket_path, self, self.limits, on_error=self.log.error
         )
-        self.thread.start()
+        self.server.start()
         self.log.verbose(f"daemon listening on {self.options.socket_path}")
 
     def ready(self) -> bool:
@@ -147,8 +151,7 @@ class Daemon:
                     break
                 self.idle.wait(remaining)
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            self.server.stop()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.options.socket_path)
         for cache in self.caches:
@@ -281,6 +284,47 @@ class Daemon:
         self.metrics.request_done("DELEGATE", "success", time.monotonic() - start)
         return 200, json.dumps(out).encode() + b"\n"
 
+    # ------------------------------------------------------------ HTTP (httpserver.App)
+    def get(self, path: str) -> Reply:
+        """``GET``: answered on the server's loop, so keep it cheap."""
+        if path == "/healthz":
+            return 200, b"ok\n", "text/plain"
+        if path == "/readyz":
+            ready = self.ready()
+            return (200 if ready else 503), (b"ok\n" if ready else b"not ready\n"), "text/plain"
+        if path == "/metrics":
+            return 200, self.metrics_text().encode(), "text/plain; version=0.0.4"
+        return 404, b"not found: /cni, /healthz, /readyz, /metrics\n", "text/plain"
+
+    def post_paths(self) -> tuple[str, ...]:
+        return ("/cni", "/delegate")
+
+    def refuse(self) -> str | None:
+        """Refuse a call before its body is read: draining, or no room in the queue."""
+        with self.lock:
+            if self.draining:
+                return "the daemon is shutting down"
+            if self.metrics.inflight + self.metrics.queued >= (
+                self.options.max_concurrent + self.options.max_queue
+            ):
+                self.metrics.rejected += 1
+                return (
+                    f"{self.metrics.inflight} calls running and {self.metrics.queued} queued "
+                    f"(maxConcurrent {self.options.max_concurrent}, "
+                    f"maxQueue {self.options.max_queue})"
+                )
+        return None
+
+    def busy_reply(self, why: str) -> Reply:
+        err = CNIError(TRY_AGAIN_LATER, f"pymultus daemon busy: {why}", "retry later")
+        return 503, err.to_json(FALLBACK_VERSION).encode(), "application/json"
+
+    def post(self, path: str, body: bytes) -> Reply:
+        """``POST /cni`` or ``/delegate``: runs on a worker thread."""
+        handle = self.handle_cni if path == "/cni" else self.handle_delegate
+        status, out = handle(body)
+        return status, out, "application/json"
+
     # ------------------------------------------------------------ other endpoints
     def metrics_text(self) -> str:
         extra = {
@@ -303,95 +347,6 @@ def rss_bytes() -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    # HTTP/1.0: one request per connection, the shim reads the reply to EOF.
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        self.server.daemon.log.debug(f"http: {format % args}")
-
-    def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        daemon = self.server.daemon
-        if self.path == "/healthz":
-            self._reply(200, b"ok\n", "text/plain")
-        elif self.path == "/readyz":
-            ready = daemon.ready()
-            self._reply(200 if ready else 503, b"ok\n" if ready else b"not ready\n", "text/plain")
-        elif self.path == "/metrics":
-            self._reply(200, daemon.metrics_text().encode(), "text/plain; version=0.0.4")
-        else:
-            self._reply(404, b"not found: /cni, /healthz, /readyz, /metrics\n", "text/plain")
-
-    def do_POST(self) -> None:
-        if self.path not in ("/cni", "/delegate"):
-            self._reply(404, b"not found: POST /cni, POST /delegate\n", "text/plain")
-            return
-        try:
-            length = int(self.headers.get("Content-Length") or "-1")
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY:
-            self._reply(411 if length < 0 else 413, b"Content-Length required (<= 4 MiB)\n")
-            return
-        daemon = self.server.daemon
-        handle = daemon.handle_cni if self.path == "/cni" else daemon.handle_delegate
-        status, body = handle(self.rfile.read(length))
-        self._reply(status, body)
-
-
-def peer_uid(sock: socket.socket) -> int | None:
-    """The user id of the process at the other end of a unix socket (SO_PEERCRED)."""
-    try:
-        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-    except OSError:
-        return None
-    return int.from_bytes(raw[4:8], sys.byteorder)  # struct ucred {pid, uid, gid}
-
-
-class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        """Only the daemon's own user (root on a node) may talk to it.
-
-        The socket is 0600 in a 0700 directory already; this holds even when
-        someone loosens those modes or passes the socket to another process:
-        a CNI request runs plugins as root, so it must come from root.
-        """
-        uid = peer_uid(request)
-        if uid == os.getuid():
-            return True
-        with contextlib.suppress(OSError):
-            # Read the request first: closing with unread data would reset the
-            # connection before the client could read why it was refused.
-            request.settimeout(1.0)
-            request.recv(65536)
-            request.sendall(
-                b"HTTP/1.0 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 38\r\n"
-                b"\r\nrequests from other users are refused\n"
-            )
-        return False
-
-    def __init__(self, path: str, daemon: Daemon) -> None:
-        self.daemon = daemon
-        prepare_socket_path(path)
-        old = os.umask(0o177)  # the socket is born 0600: no window where others can connect
-        try:
-            super().__init__(path, _Handler)
-        finally:
-            os.umask(old)
-        os.chmod(path, 0o600)
 
 
 def prepare_socket_path(path: str) -> None:

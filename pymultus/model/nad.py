@@ -20,6 +20,7 @@ from typing import Any
 
 from pymultus.cni.errors import INVALID_CONFIG, IO_FAILURE, CNIError
 from pymultus.cni.limits import MAX_FILE_BYTES, check_size, read_bounded
+from pymultus.cni.request import reject_constant
 from pymultus.model.config import cni_config_shape_problem, go_json_get, json_type_name
 
 NAD_GROUP = "k8s.cni.cncf.io"
@@ -178,7 +179,7 @@ def resolve_nad_config(nad: Mapping[str, Any], conf_dir: str) -> dict[str, Any]:
 def _decode_conf(text: str, what: str, remedy: str) -> dict[str, Any]:
     """Decode and shape-check CNI JSON; ``what`` names its source in errors."""
     try:
-        conf = json.loads(text)
+        conf = json.loads(text, parse_constant=reject_constant)
     except (ValueError, RecursionError) as exc:
         raise CNIError(INVALID_CONFIG, f"{what} is not valid JSON ({exc}): {remedy}") from None
     if not isinstance(conf, dict):
@@ -237,7 +238,7 @@ def find_conf_by_name(conf_dir: str, name: str) -> dict[str, Any] | None:
     broken: list[str] = []
     for path in lists + singles:
         try:
-            conf = json.loads(_read_text(path))
+            conf = json.loads(_read_text(path), parse_constant=reject_constant)
         except (OSError, ValueError, RecursionError, CNIError) as exc:
             broken.append(f"{os.path.basename(path)} ({exc})")
             continue

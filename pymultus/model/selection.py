@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymultus.cni.errors import INVALID_CONFIG, CNIError
+from pymultus.cni.request import reject_constant
 from pymultus.model.config import DEFAULT_MULTUS_NAMESPACE, go_json_get, json_type_name
 from pymultus.model.nad import LABEL_RULE, NAD_NAME_RULE, is_dns1123_label, is_nad_name
 
@@ -421,7 +422,7 @@ def _parse_element(element: object, pod_namespace: str) -> NetworkSelection:
 
 def _parse_json_format(text: str, pod_namespace: str, annotation: str) -> list[NetworkSelection]:
     try:
-        decoded = json.loads(text)
+        decoded = json.loads(text, parse_constant=reject_constant)
     except ValueError as exc:
         raise _annotation_error(annotation, f"not valid JSON ({exc})") from None
     except RecursionError:

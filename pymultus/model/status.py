@@ -6,13 +6,15 @@ writes the old name ``k8s.v1.cni.cncf.io/networks-status``). The field set is
 Multus's: ``name``, ``interface``, ``ips``, ``mac``, ``mtu``, ``default``,
 ``dns``, ``device-info``, ``gateway``; that is also the key order written.
 
-Two deliberate differences from the reference:
+Deliberate differences from the reference, and where we follow it:
 
 * ``gateway`` lists the attachment's default-route gateways. A default route
   without ``gw`` takes the gateway of the interface's address of the same
   family, as CNI SPEC.md (Section 4, Result "routes": "If unset, a value in
   gateway in the ips array may be used") and the reference plugins do;
   Multus prints such a route as ``"<nil>"``.
+* Byte-level choices the spec leaves open follow the reference: ``"dns": {}``
+  is written in every entry, ``"default"`` only when true.
 * When ``default-route`` moves the default route to another attachment, the
   entries are rewritten with :func:`apply_default_route`, so the attachment
   that now holds the route names its gateway (Multus forgets it).
@@ -204,10 +206,13 @@ def status_entry(
         mtu = interface.get("mtu")
         if isinstance(mtu, int) and not isinstance(mtu, bool) and mtu > 0:
             entry["mtu"] = mtu
-    entry["default"] = default
-    dns = _dns(result)
-    if dns:
-        entry["dns"] = dns
+    if default:
+        # Multus (NetworkStatus, `json:"default,omitempty"`) omits a false
+        # default; NPWG v1.3 5.3.4 makes the key optional, absent meaning false.
+        entry["default"] = True
+    # Multus writes "dns" in every entry, empty too (its DNS is a struct, which
+    # omitempty never drops): the same bytes here.
+    entry["dns"] = _dns(result)
     if device_info:
         entry["device-info"] = dict(device_info)
     gateways = default_route_gateways(routes, own_ips)

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -74,3 +75,40 @@ def test_other_users_get_403_and_root_is_served(loosened_daemon: Daemon) -> None
     assert other.returncode == 0, other.stderr
     assert other.stdout.strip() == "HTTP/1.0 403 Forbidden"
     assert http_get(path, "/healthz")[0] == 200
+
+
+SILENT_CLIENT = """
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+print("connected", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_silent_foreign_clients_never_block_the_accept_loop(loosened_daemon: Daemon) -> None:
+    """Issue 15, item 6: the peer check waited up to 1 s per foreign connection
+    inside the accept loop; five silent ones delayed everyone by seconds."""
+    path = loosened_daemon.options.socket_path
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if python is None:
+        pytest.skip("no system python3 that another user can run")
+    others = [
+        subprocess.Popen(
+            [python, "-I", "-S", "-c", SILENT_CLIENT, path, "4"],
+            user=NOBODY,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(5)
+    ]
+    try:
+        for other in others:
+            assert other.stdout is not None and other.stdout.readline().strip() == "connected"
+        start = time.monotonic()
+        assert http_get(path, "/healthz", timeout=10)[0] == 200
+        assert time.monotonic() - start < 0.5
+    finally:
+        for other in others:
+            other.kill()
+            other.wait()

@@ -79,9 +79,22 @@ def test_secondary_entry_without_optional_fields() -> None:
         "interface": "net1",
         "ips": ["192.168.1.200"],
         "mac": "aa:bb:cc:dd:ee:01",
-        "default": False,
+        "dns": {},
     }
-    assert "gateway" not in entry and "dns" not in entry and "mtu" not in entry
+    assert "gateway" not in entry and "mtu" not in entry
+
+
+def test_status_bytes_match_the_reference_where_the_spec_leaves_them_open() -> None:
+    """Multus (NetworkStatus JSON tags) writes ``"dns": {}`` always and omits a false default.
+
+    NPWG v1.3 5.3: ``default`` is optional (absent means false), ``dns`` optional.
+    """
+    secondary = encode_status(
+        [status_entry("ns/n", "net1", MACVLAN_RESULT, default=False, sandbox=NETNS)]
+    )
+    assert '"default"' not in secondary and '"dns":{}' in secondary
+    primary = encode_status([status_entry("ptp", "eth0", {}, default=True, sandbox=NETNS)])
+    assert primary == '[{"name":"ptp","interface":"eth0","default":true,"dns":{}}]'
 
 
 def test_device_info_is_included() -> None:
@@ -222,7 +235,7 @@ def test_minimal_entry_without_result(result: dict[str, Any] | None) -> None:
     assert status_entry("ns/n", "net1", result, default=False, sandbox=NETNS) == {
         "name": "ns/n",
         "interface": "net1",
-        "default": False,
+        "dns": {},
     }
 
 
@@ -302,7 +315,7 @@ def test_apply_default_route_moves_ipv4_to_net1() -> None:
     assert updated[0]["gateway"] == ["fd00:10:244::1"]
     assert updated[1]["gateway"] == ["192.168.1.1"]
     assert updated[0]["default"] is True  # "default" marks the cluster network, not the route
-    assert list(updated[1]) == ["name", "interface", "ips", "mac", "default", "gateway"]
+    assert list(updated[1]) == ["name", "interface", "ips", "mac", "dns", "gateway"]
     both = apply_default_route([eth0, net1], {4: (1, "192.168.1.1"), 6: (1, "fd01::1")})
     assert "gateway" not in both[0]
     assert both[1]["gateway"] == ["192.168.1.1", "fd01::1"]
