@@ -51,8 +51,9 @@ def pod(name: str, command: list[str] | None = None) -> dict[str, object]:
 def assert_nothing_left(cluster_id: str, run_dir: str) -> None:
     assert netns_of(cluster_id) == []
     assert processes_marked(run_dir) == []
-    assert processes_marked(f"/run/containerd/{cluster_id}-node-1.sock") == []
-    assert cgroup_dirs(f"/harness-{cluster_id}-node-1") == []
+    for node in ("node-1", "node-2"):
+        assert processes_marked(f"/run/containerd/{cluster_id}-{node}.sock") == []
+        assert cgroup_dirs(f"/harness-{cluster_id}-{node}") == []
     assert run_dir not in Path("/proc/self/mountinfo").read_text()
     assert not os.path.exists(run_dir)
 
