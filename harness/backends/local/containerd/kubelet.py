@@ -175,7 +175,16 @@ class CRIKubelet(Kubelet):
             return
         sandbox.container_id = sandbox_id
         sandbox.timings["add"] = time.monotonic() - started
-        status = self.cri.pod_sandbox_status(sandbox_id, verbose=True)
+        try:
+            status = self.cri.pod_sandbox_status(sandbox_id, verbose=True)
+        except CRIError as exc:  # the runtime lost it: kill it and try again later
+            error = sandbox_error(exc)
+            sandbox.error = error
+            self._event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to get status: {exc}")
+            self._reap_sandboxes(pod, keep="")
+            self._report_pending(pod, error)
+            self._schedule_retry(pod, sandbox.attempt)
+            return
         sandbox.netns = netns_name(status.info)
         sandbox.network = self._network_name()
         with self.lock:
