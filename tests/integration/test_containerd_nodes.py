@@ -70,7 +70,7 @@ def test_pod_runs_in_containerd_with_exec_logs_and_no_leaks(tmp_path: Path) -> N
         assert sandbox is not None and sandbox.netns.startswith("cni-")
         # The pod netns is the node's own, not one of the host's /run/netns.
         assert not os.path.exists(f"/run/netns/{sandbox.netns}")
-        assert os.path.exists(cluster.pod_netns("default", "web"))
+        assert os.path.exists(cluster.pod_netns_path("default", "web"))
         network = cluster.pod_network("default", "web")
         eth0 = network.interface("eth0")
         assert eth0 is not None and eth0.addresses

@@ -499,6 +499,14 @@ class LocalCluster:
 
     # ------------------------------------------------------------- kernel
     def pod_netns(self, namespace: str, name: str) -> str:
+        """The name of the pod sandbox's network namespace (``ip -n`` on simulated
+        nodes; on containerd nodes a name in the node's own /var/run/netns)."""
+        sandbox = self._sandbox(namespace, name)
+        if sandbox is None or not sandbox.ready:
+            raise LookupError(f"pod {namespace}/{name} has no running sandbox")
+        return str(sandbox.netns)
+
+    def pod_netns_path(self, namespace: str, name: str) -> str:
         """The host path of the pod sandbox's network namespace (either runtime)."""
         sandbox: Sandbox | None = self._sandbox(namespace, name)
         if sandbox is None or not sandbox.ready:
@@ -509,7 +517,7 @@ class LocalCluster:
         return os.path.join(NETNS_DIR, str(sandbox.netns))
 
     def pod_network(self, namespace: str, name: str) -> PodNetwork:
-        enter = ["nsenter", f"--net={self.pod_netns(namespace, name)}", "--"]
+        enter = ["nsenter", f"--net={self.pod_netns_path(namespace, name)}", "--"]
         interfaces = parse_addresses(sh.run([*enter, "ip", "-d", "-j", "addr", "show"]))
         routes = parse_routes(sh.run([*enter, "ip", "-j", "route", "show"]), 4)
         routes += parse_routes(sh.run([*enter, "ip", "-6", "-j", "route", "show"]), 6)
@@ -520,7 +528,7 @@ class LocalCluster:
     ) -> tuple[int, str]:
         import subprocess
 
-        netns = self.pod_netns(namespace, name)
+        netns = self.pod_netns_path(namespace, name)
         proc = subprocess.run(
             ["nsenter", f"--net={netns}", "--", *argv],
             capture_output=True,
