@@ -96,7 +96,11 @@ def gc_list(
 def version_of(
     plugin_type: str, cni_version: str, execute: Executor, path: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """VERSION: stdin carries only ``cniVersion`` (what libcni sends)."""
-    return execute(
-        plugin_type, "VERSION", {"cniVersion": cni_version}, CNIRequest("VERSION", path=tuple(path))
-    )
+    """VERSION as libcni asks it: stdin carries only ``cniVersion``; CNI_NETNS,
+    CNI_IFNAME and CNI_PATH are "dummy" (plugins built on an old skel want
+    them set); ``path`` is ignored, kept for callers that pass one."""
+    return execute(plugin_type, "VERSION", {"cniVersion": cni_version}, version_request())
+
+
+def version_request() -> CNIRequest:
+    return CNIRequest("VERSION", netns="dummy", ifname="dummy", path=("dummy",))

@@ -11,8 +11,10 @@ COMMAND_MODULES = (
     "harness.commands.run",
     "harness.commands.validate",
     "harness.commands.coverage",
+    "harness.commands.skips",
     "harness.commands.cluster",
     "harness.commands.exec",
     "harness.commands.logs",
     "harness.commands.vendor",
+    "harness.commands.mutants",
 )

@@ -37,8 +37,14 @@ def _pretty(text: str) -> str:
         return text
 
 
-def calls_timeline(calls: list[dict[str, Any]] | None) -> str:
-    """The HTML of one scenario's timeline; a note when nothing was recorded."""
+def calls_timeline(calls: list[dict[str, Any]] | None, allowed: list[str] | None = None) -> str:
+    """The HTML of one scenario's timeline; a note when nothing was recorded.
+
+    ``allowed``: violations of clauses the scenario allows on purpose
+    (``wiretap.allow``), shown, not failed."""
+    notes = "".join(
+        f'<p class="meta">wiretap, allowed by the scenario: {_e(a)}</p>' for a in allowed or []
+    )
     if calls is None:
         return '<p class="meta">CNI calls: not checked (no wiretap on this cluster)</p>'
     if not calls:
@@ -75,7 +81,7 @@ def calls_timeline(calls: list[dict[str, Any]] | None) -> str:
     legend = " ".join(
         f'<span style="color:{c}">&#9632;</span> {k}' for k, c in COMMAND_COLOURS.items()
     )
-    return (
+    return notes + (
         f'<div class="calls"><p class="meta">CNI calls ({len(calls)}, {span * 1000:.0f} ms; '
         f"{legend}; red outline: failed)</p>{''.join(rows)}</div>"
     )

@@ -16,13 +16,16 @@ meta-plugin installer that copies itself over its wrapper is wrapped again).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 
 TAP_DIR = ".wiretap"
 REAL_DIR = os.path.join(TAP_DIR, "real")
 RECORD_FILE = os.path.join(TAP_DIR, "calls.jsonl")
+LOCK_FILE = os.path.join(TAP_DIR, "lock")
 MARKER = b"# cni-wiretap wrapper"
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tap.py")
 
@@ -78,10 +81,27 @@ def _keep_real(path: str, real: str) -> None:
     os.replace(tmp, real)
 
 
+@contextlib.contextmanager
+def _locked(bin_dir: str) -> Iterator[None]:
+    """One wrapper at a time per bin dir, across threads and processes: two
+    concurrent wraps could otherwise keep a wrapper as the "real" binary."""
+    fd = os.open(os.path.join(bin_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def wrap_bin_dir(bin_dir: str, record: str = "") -> list[str]:
     """Wrap every executable of ``bin_dir`` not wrapped yet; the names wrapped."""
     real_dir = os.path.join(bin_dir, REAL_DIR)
     os.makedirs(real_dir, exist_ok=True)
+    with _locked(bin_dir):
+        return _wrap(bin_dir, real_dir, record)
+
+
+def _wrap(bin_dir: str, real_dir: str, record: str) -> list[str]:
     wrapped = []
     for name in sorted(os.listdir(bin_dir)):
         path = os.path.join(bin_dir, name)

@@ -109,14 +109,19 @@ def _key(call: Call) -> tuple[str, str, str]:
 
 def _in_reverse(adds: list[Call], dels: list[Call]) -> bool:
     """The attachments ``dels`` removes come in the reverse order of ``adds``."""
-    order = [_key(c) for c in adds]
-    seen = [_key(c) for c in dels if _key(c) in order]
-    first = []
-    for key in seen:  # a repeated DEL (retry) counts where it first came
-        if key not in first:
-            first.append(key)
+    order = _firsts([_key(c) for c in adds])
+    first = _firsts([_key(c) for c in dels if _key(c) in order])  # a retry counts once
     wanted = [k for k in reversed(order) if k in first]
     return first == wanted
+
+
+def _firsts(keys: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """``keys`` with repeats dropped, each where it first came."""
+    out: list[tuple[str, str, str]] = []
+    for key in keys:
+        if key not in out:
+            out.append(key)
+    return out
 
 
 def del_order_violations(calls: list[Call]) -> list[Violation]:
@@ -154,7 +159,6 @@ def del_order_violations(calls: list[Call]) -> list[Violation]:
                         f"ADD's {_order(added)} ({last_add[key].id})",
                     )
                 )
-            del last_add[key]
     return found
 
 

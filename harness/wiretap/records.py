@@ -166,6 +166,8 @@ def link(calls: list[Call]) -> list[Call]:
     """Set ``parent``, ``caller`` and ``children`` (calls of one node, start order)."""
     by_child: dict[int, list[Call]] = {}
     for call in calls:
+        call.parent, call.caller, call.children = "", RUNTIME, []
+    for call in calls:
         by_child.setdefault(call.child, []).append(call)
     for call in calls:
         parent = next((c for c in by_child.get(call.ppid, []) if _encloses(c, call)), None)

@@ -38,7 +38,7 @@ def _run(real: str, argv: list[str], data: bytes) -> tuple[int, int, bytes, byte
             os.dup2(err_w, 2)
             for fd in (in_r, in_w, out_r, out_w, err_r, err_w):
                 os.close(fd)
-            os.execv(real, [real, *argv[1:]])
+            os.execv(real, argv)  # argv[0] as the caller gave it (multi-call binaries)
         finally:
             os._exit(127)
     for fd in (in_r, out_w, err_w):
@@ -70,6 +70,23 @@ def _run(real: str, argv: list[str], data: bytes) -> tuple[int, int, bytes, byte
                 del readers[fd]
     _, status = os.waitpid(pid, 0)
     return pid, status, b"".join(out), b"".join(err)
+
+
+def _stdin() -> bytes:
+    """All of stdin (a runtime writes the config and closes it); nothing from a
+    terminal or a closed descriptor."""
+    chunks = []
+    try:
+        if os.isatty(0):
+            return b""
+        while True:
+            chunk = os.read(0, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError:
+        pass
+    return b"".join(chunks)
 
 
 def _text(data: bytes) -> str:
@@ -110,7 +127,7 @@ def main() -> int:
     real = os.path.join(here, ".wiretap", "real", NAME)
     started = time.time()
     t0 = time.monotonic()
-    data = sys.stdin.buffer.read() if not sys.stdin.isatty() else b""
+    data = _stdin()
     pid, status, out, err = _run(real, sys.argv, data)
     seconds = time.monotonic() - t0
     for fd, chunk in ((1, out), (2, err)):

@@ -5,6 +5,7 @@ out at start-up by a tiny launcher written here (nothing in the product changes)
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -64,8 +65,24 @@ def test_a_1_0_0_answer_to_a_0_3_1_caller_fails_naming_call_and_clause(tmp_path:
 def test_the_same_scenario_passes_with_pymultus(tmp_path: Path) -> None:
     result = run("meta-cni-version-old-caller.yaml", None)
     assert result.status == "passed", result.report()
-    calls = result.topology["calls"]
-    assert [c["command"] for c in calls if c["caller"] == "runtime"][:1] == ["ADD"]
+    runtime = [c for c in result.topology["calls"] if c["caller"] == "runtime"]
+    # containerd's sequence: ADD, DEL on StopPodSandbox, DEL on RemovePodSandbox
+    assert [(c["command"], bool(c["env"]["CNI_NETNS"])) for c in runtime] == [
+        ("ADD", True),
+        ("DEL", True),
+        ("DEL", False),
+    ]
+    keys = [kv.split("=")[0] for kv in runtime[0]["env"]["CNI_ARGS"].split(";")]
+    assert keys == [
+        "K8S_POD_INFRA_CONTAINER_ID",
+        "K8S_POD_UID",
+        "IgnoreUnknown",
+        "K8S_POD_NAMESPACE",
+        "K8S_POD_NAME",
+    ]
+    assert json.loads(runtime[0]["stdout"])["cniVersion"] == "0.3.1"  # as printed
+    delegates = [c for c in result.topology["calls"] if c["caller"] == "pymultus"]
+    assert {c["plugin"] for c in delegates} == {"ptp", "macvlan"}
 
 
 def test_no_rollback_fails_the_rollback_scenario(tmp_path: Path) -> None:

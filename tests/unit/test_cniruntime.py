@@ -191,3 +191,18 @@ def test_view_reads_legacy_results_without_changing_them() -> None:
     seen = view(legacy)
     assert seen["ips"] == [{"address": "10.0.0.2/24", "gateway": "10.0.0.1"}]
     assert seen["routes"] == [{"dst": "0.0.0.0/0"}] and "ips" not in legacy
+
+
+def test_version_is_asked_as_libcni_asks_it() -> None:
+    seen: list[CNIRequest] = []
+
+    def execute(
+        plugin_type: str, command: str, conf: dict[str, Any], request: CNIRequest
+    ) -> dict[str, Any]:
+        seen.append(request)
+        assert conf == {"cniVersion": "0.4.0"}
+        return {"cniVersion": "0.4.0", "supportedVersions": ["0.4.0"]}
+
+    ops.version_of("ptp", "0.4.0", execute)
+    env = seen[0].to_env()
+    assert (env["CNI_NETNS"], env["CNI_IFNAME"], env["CNI_PATH"]) == ("dummy", "dummy", "dummy")

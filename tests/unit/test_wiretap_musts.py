@@ -349,3 +349,12 @@ def test_a_delegates_own_bad_answer_is_not_blamed_on_the_meta_plugin() -> None:
         ]
     )
     assert musts.violations(calls) == []
+
+
+def test_the_second_del_is_checked_too() -> None:
+    calls = meta_with_delegates(["net2", "net1", "eth0"])
+    again = [call(30, "meta", "DEL", start=5, seconds=1, child=31, env={"CNI_NETNS": ""})]
+    for i, ifname in enumerate(["eth0", "net1", "net2"]):  # forward: wrong
+        again.append(call(31 + i, "macvlan", "DEL", start=5.1 + i * 0.1, ifname=ifname, ppid=31))
+    found = musts.del_order_violations(link([*calls, *again]))
+    assert [v.call for v in found] == ["n#30"]

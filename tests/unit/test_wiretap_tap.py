@@ -15,6 +15,7 @@ from harness.wiretap.records import link, parse_lines, read_record
 PLUGIN = """#!/bin/sh
 # prints stdin back with a prefix, something on stderr, and exits with $EXIT
 printf 'out:'
+[ -n "$SHOW_ARGV" ] && printf '%s|' "$0" "$@"
 cat
 printf '\\377binary' >&2
 exit ${EXIT:-0}
@@ -164,3 +165,32 @@ def test_the_wrappers_own_json_encoder_round_trips() -> None:
         "env": {"CNI_ARGS": "A=1;B=2"},
     }
     assert json.loads(tap._json(value)) == value
+
+
+def test_concurrent_wraps_never_keep_a_wrapper_as_the_real_binary(tmp_path: Path) -> None:
+    bin_dir = make_bin(tmp_path)
+    for i in range(20):
+        (bin_dir / f"p{i}").write_text(PLUGIN)
+        (bin_dir / f"p{i}").chmod(0o755)
+    threads = [threading.Thread(target=wrap_bin_dir, args=(str(bin_dir),)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    real = bin_dir / ".wiretap" / "real"
+    assert sorted(p.name for p in real.iterdir()) == sorted(
+        ["copied", "echo-plugin", *(f"p{i}" for i in range(20))]
+    )
+    assert not any(is_wrapper(str(p)) for p in real.iterdir())
+
+
+def test_argv_and_a_closed_stdin_pass_through(tmp_path: Path) -> None:
+    bin_dir = make_bin(tmp_path)
+    wrap_bin_dir(str(bin_dir))
+    path = str(bin_dir / "copied")
+    env = {"PATH": "/usr/bin:/bin", "SHOW_ARGV": "1"}
+    proc = subprocess.run(
+        ["sh", "-c", f'"{path}" a "b c" <&-'], capture_output=True, env=env, check=True
+    )
+    assert proc.stdout.startswith(b"out:")
+    assert b"|a|b c|" in proc.stdout

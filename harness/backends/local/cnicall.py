@@ -32,6 +32,7 @@ from harness.cniruntime.ops import (
     gc_list,
     status_list,
     version_of,
+    version_request,
 )
 from harness.cniruntime.request import CNIRequest
 from harness.cniruntime.version import at_least
@@ -212,7 +213,11 @@ def node_call(call: CNICall, kubelet: Kubelet, started: float) -> CNICallOutcome
     result: dict[str, Any] | None = None
     error: SandboxError | None = None
     skipped = ""
-    request = CNIRequest(command=call.command, path=(NODE_BIN_DIR,))
+    request = (
+        version_request()
+        if call.command == "VERSION"
+        else CNIRequest(command=call.command, path=(NODE_BIN_DIR,))
+    )
     try:
         ncl = kubelet.network_config()
         skipped = runtime_skip(call.command, ncl)

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.backends.local.devices import DevicePlugin
+from harness.backends.local.events import EventRecorder
+from harness.backends.local.nodelease import NodeHeartbeat
 from harness.backends.local.podnetwork import (
     NODE_BIN_DIR,
     NODE_CONF_DIR,
@@ -120,9 +122,11 @@ class Kubelet:
         # The last torn-down sandbox of each pod (namespace/name) with its pod
         # object, so the harness can repeat a DEL as a runtime may (cnicall.py).
         self.removed: dict[str, tuple[Sandbox, dict[str, Any]]] = {}
+        self.recorder = EventRecorder(api, "kubelet", node.name, on_error=self._fail)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        NodeHeartbeat(self.node.name, self.api, self.stopping).start()  # Lease + conditions
         self.runtime.wrap()  # every CNI call on the node is recorded from now on
         self.thread = threading.Thread(
             target=self._watch_loop, name=f"kubelet-{self.node.name}", daemon=True
@@ -186,7 +190,11 @@ class Kubelet:
                 if timer is not None:
                     timer.cancel()
                 action: Callable[[dict[str, Any]], None] = self._teardown
-            elif sandbox is None or (retry and sandbox.error is not None):
+            elif (sandbox is None and not retry) or (
+                retry and sandbox is not None and sandbox.error is not None
+            ):
+                # A retry only retries a failed sandbox: once the pod was torn
+                # down (sandbox forgotten) a late timer must not start it again.
                 action = self._setup
             else:
                 return
@@ -319,6 +327,7 @@ class Kubelet:
         with self.lock:
             sandbox = self.sandboxes.get(uid)
         if sandbox is not None and sandbox.ready:
+            self.recorder.killing(pod)
             started = time.monotonic()
             if self._cni_del(sandbox, pod, self.network.stop):
                 self._cni_del(sandbox, pod, self.network.remove)
@@ -359,7 +368,7 @@ class Kubelet:
                     "Warning",
                     "FailedKillPod",
                     f"error killing pod: failed to destroy network for sandbox "
-                    f'"{sandbox.container_id[:12]}" (attempt {attempt}/{attempts}): {exc}',
+                    f'"{sandbox.container_id[:12]}": {exc}',
                 )
                 if attempt < attempts:
                     time.sleep(backoff_delay(attempt, initial=0.2, cap=2.0))
@@ -426,31 +435,7 @@ class Kubelet:
             self._fail(f"status: {exc}")
 
     def _event(self, pod: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        meta = pod["metadata"]
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "kind": "Pod",
-                "namespace": meta["namespace"],
-                "name": meta["name"],
-                "uid": meta["uid"],
-                "apiVersion": "v1",
-            },
-            "reason": reason,
-            "message": message,
-            "type": type_,
-            "source": {"component": "kubelet", "host": self.node.name},
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
-        try:
-            self.api.request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", event)
-        except Exception as exc:
-            self._fail(f"event: {exc}")
+        self.recorder.record(pod, type_, reason, message)  # correlated: count, not copies
 
     # -------------------------------------------------------------- query
     def sandbox_by_uid(self, uid: str) -> Sandbox | None:
