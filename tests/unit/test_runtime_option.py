@@ -11,6 +11,7 @@ from harness.cli import parser
 from harness.scenario.loader import ScenarioError, load_scenario
 
 BASE = """name: x
+class: spec
 covers: [cni-add]
 cluster: {nodes: 1%s}
 pods: [{name: p}]
