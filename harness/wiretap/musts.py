@@ -261,12 +261,6 @@ def env_violations(call: Call, root: Call | None) -> list[Violation]:
     return found
 
 
-#: Networks a runtime calls on its own, not the meta-plugin: containerd's CRI
-#: plugin (go-cni) brings every pod's loopback up with a built-in config of this
-#: name and the node's loopback plugin (containerd nodes, issue 14).
-RUNTIME_OWN_NETWORKS = frozenset({"cni-loopback"})
-
-
 def violations(calls: list[Call], declared: Declared | None = None) -> list[Violation]:
     """Every violation in the calls of one or more nodes (linked, start order)."""
     by_id = {c.id: c for c in calls}
@@ -282,8 +276,7 @@ def violations(calls: list[Call], declared: Declared | None = None) -> list[Viol
     found: list[Violation] = []
     nodes = sorted({c.node for c in calls})
     for node in nodes:
-        mine = [c for c in calls if not (c.caller == RUNTIME and c.network in RUNTIME_OWN_NETWORKS)]
-        mine = [c for c in mine if c.node == node]
+        mine = [c for c in calls if c.node == node]
         for call in mine:
             if call.caller == RUNTIME:  # the meta-plugin's answers
                 found += result_violations(call)

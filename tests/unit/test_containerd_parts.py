@@ -197,3 +197,23 @@ def test_pick_container_and_logs() -> None:
         "2026-01-01T00:00:00Z stdout F hello\n2026-01-01T00:00:00Z stderr P par\n2026 stderr F t\n"
     )
     assert cri_log_text(raw) == "hello\npart\n"
+
+
+def test_tap_keeps_stdout_bytes_and_the_signal(tmp_path: Path) -> None:
+    bin_dir, taps = tmp_path / "bin", tmp_path / "tap"
+    bin_dir.mkdir()
+    for name, body in (
+        ("quiet", "exit 0\n"),
+        ("nl", "printf 'a\\n\\n'\n"),
+        ("dies", "kill -9 $$\n"),
+    ):
+        real = tmp_path / f"real-{name}"
+        real.write_text("#!/bin/sh\n" + body)
+        real.chmod(0o755)
+        os.symlink(real, bin_dir / name)
+        tap.install(str(bin_dir), name, str(taps))
+    env = {**os.environ, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c", "CNI_ARGS": "K8S_POD_UID=u"}
+    run = lambda n: subprocess.run([str(bin_dir / n)], capture_output=True, env=env)  # noqa: E731
+    assert run("quiet").stdout == b""
+    assert run("nl").stdout == b"a\n\n"
+    assert run("dies").returncode == -9  # killed by the same signal, as the plugin was

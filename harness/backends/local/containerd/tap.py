@@ -25,14 +25,21 @@ REAL_SUFFIX = ".harness-real"
 def wrapper_script(real: str, tap_dir: str) -> str:
     return f"""#!/bin/sh
 # harness tap (harness/backends/local/containerd/tap.py): runs {real}
-out=$({shlex.quote(real)})
+# stdout byte for byte (the x keeps trailing newlines), the same exit status,
+# and the same death by signal.
+out=$({shlex.quote(real)}; rc=$?; printf x; exit "$rc")
 rc=$?
-printf '%s\\n' "$out"
+out=${{out%x}}
+printf '%s' "$out"
 if [ "$rc" -ne 0 ]; then
   uid=${{CNI_ARGS##*K8S_POD_UID=}}
   uid=${{uid%%;*}}
   f={shlex.quote(tap_dir)}/"$CNI_COMMAND-$uid-$CNI_CONTAINERID"
   printf '%s' "$out" > "$f.tmp" 2>/dev/null && mv -f "$f.tmp" "$f.json" 2>/dev/null
+fi
+if [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then
+  trap - "$((rc - 128))" 2>/dev/null
+  kill -"$((rc - 128))" $$
 fi
 exit "$rc"
 """
