@@ -19,7 +19,7 @@ import json
 import os
 import shlex
 
-REAL_SUFFIX = ".harness-real"
+REAL_DIR = "bin"  # in the tap dir: real binaries that were files, out of the bin dir
 
 
 def wrapper_script(real: str, tap_dir: str) -> str:
@@ -46,7 +46,10 @@ exit "$rc"
 
 
 def install(bin_dir: str, name: str, tap_dir: str) -> None:
-    """Put the wrapper in front of ``bin_dir/name`` (a symlink or a file)."""
+    """Put the wrapper in front of ``bin_dir/name`` (a symlink or a file).
+
+    A file is moved out of the bin dir (into the tap dir), so that nothing
+    else in the bin dir (the wiretap wraps every binary there) sees two."""
     entry = os.path.join(bin_dir, name)
     if not os.path.lexists(entry):
         return
@@ -55,7 +58,8 @@ def install(bin_dir: str, name: str, tap_dir: str) -> None:
         real = os.path.realpath(entry)
         os.unlink(entry)
     else:
-        real = entry + REAL_SUFFIX
+        os.makedirs(os.path.join(tap_dir, REAL_DIR), exist_ok=True)
+        real = os.path.join(tap_dir, REAL_DIR, name)
         os.replace(entry, real)
     tmp = entry + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
