@@ -37,8 +37,8 @@ setup: $(APT_STAMP) $(PIP_STAMP)
 
 ## make run: the conformance scenarios on the embedded local backend, as a table, and the
 ## reports in reports/ (report.html, junit.xml, summary.md, results.json for `harness coverage`).
-## Nodes run a real containerd (the CNI caller of a kind node): 1.7x the simulated
-## runtime's time here (benchmarks/README.md); RUNTIME=simulated for the faster one.
+## Nodes run a real containerd (the CNI caller of a kind node): 1.3-2.1x (median 1.7x)
+## the simulated runtime's time here (benchmarks/README.md); RUNTIME=simulated for the other.
 RUNTIME ?= containerd
 run: setup
 	$(BIN)/harness run scenarios/ --runtime $(RUNTIME) --html reports/report.html --junit-xml reports/junit.xml \
