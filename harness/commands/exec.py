@@ -4,10 +4,11 @@ On containerd nodes (``--runtime containerd``) the pod has real containers:
 CMD runs in one of them through CRI ``ExecSync``, as ``kubectl exec`` does
 (the container's busybox tools). On simulated nodes:
 
-What ``kubectl exec`` would be if the simulated pods had containers: the
-command runs on the host, inside the pod sandbox's network namespace, so
+The command runs on the host, inside the pod sandbox's network namespace, so
 ``harness exec mypod -- ip addr`` shows the pod's interfaces. The sandbox is
-found in the ``sandboxes.json`` the cluster's owner keeps in its run dir.
+found in the ``sandboxes.json`` the cluster's owner keeps in its run dir, so
+this works without the API server (``kubectl exec`` does the same through
+the API: :mod:`harness.backends.local.streaming`).
 """
 
 from __future__ import annotations

@@ -34,7 +34,9 @@ STATUS_MARK = {
 
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run scenarios and print a table")
-    p.add_argument("paths", nargs="*", default=["scenarios"])
+    p.add_argument(
+        "paths", nargs="*", default=[], help="scenario files or directories (default: the suite)"
+    )
     p.add_argument("-k", help="only scenarios whose name, path or clauses contain this text")
     p.add_argument("--backend", default="local", choices=BACKENDS)
     p.add_argument("--meta-plugin", help="meta-plugin binary under test (default: pymultus)")

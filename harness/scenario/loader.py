@@ -155,11 +155,9 @@ def schema() -> dict[str, Any]:
 
 def fixtures_dir() -> str:
     """fixtures/ of the source tree, or the copy shipped inside the package."""
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    source = os.path.join(here, "fixtures")
-    if os.path.isdir(source):
-        return source
-    return str(resources.files("harness").joinpath("_data", "fixtures"))
+    from harness.scenario.suite import shipped_dir
+
+    return shipped_dir("fixtures")
 
 
 def load_scenario(path: str) -> Scenario:

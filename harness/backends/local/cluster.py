@@ -39,6 +39,7 @@ from harness.backends.local.devices import DEVICE_INFO_DIR, POD_RESOURCES_SOCKET
 from harness.backends.local.kubelet import Kubelet, Sandbox
 from harness.backends.local.runs import INFO_FILE, SANDBOXES_FILE
 from harness.backends.local.scheduler import Scheduler
+from harness.backends.local.sim_streams import SimNodeStreams
 from harness.backends.local.topology import (
     NETNS_DIR,
     POD_CIDR_ALL,
@@ -195,6 +196,7 @@ class LocalCluster:
                 kubelet = self._make_kubelet(node)
                 kubelet.devices = plugin
                 self.kubelets[node.name] = kubelet
+                self.api_server.node_streams[node.name] = self._node_streams(node.name, kubelet)
                 kubelet.start()
             self.write_info()
         except BaseException:
@@ -226,6 +228,24 @@ class LocalCluster:
                 runtime=self.runtimes[node.name],
             )
         return Kubelet(node, self.topology, api, self._notify, workers=self.kubelet_workers)
+
+    def _node_streams(self, node: str, kubelet: Kubelet) -> SimNodeStreams:
+        """kubectl exec/logs on this node: the kubelet's sandboxes and the store's events."""
+        store = self.api_server.store
+
+        def sandbox_netns(uid: str) -> str | None:
+            sandbox = kubelet.sandbox_by_uid(uid)
+            # The host path (absolute, either runtime: a containerd node's pod
+            # netns lives in the node's own /run).
+            return kubelet.netns_path(sandbox) if sandbox is not None and sandbox.ready else None
+
+        def pod_exists(namespace: str, name: str, uid: str) -> bool:
+            pod = store.get("pods", name, namespace)
+            return pod is not None and pod["metadata"].get("uid") == uid
+
+        return SimNodeStreams(
+            node, sandbox_netns, lambda ns: store.list_objects("events", ns), pod_exists
+        )
 
     def __enter__(self) -> LocalCluster:
         return self.start()
