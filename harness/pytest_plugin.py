@@ -87,6 +87,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--daemon", default=None, help="a thick profile's daemon binary")
     group.addoption("--shim", default=None, help="a thick profile's shim binary")
     group.addoption(
+        "--runtime",
+        default="simulated",
+        choices=("simulated", "containerd"),
+        help="local nodes' CNI caller: the simulated kubelet or a real containerd "
+        "(default: simulated; a scenario's cluster.runtime wins)",
+    )
+    group.addoption(
         "--harness-suite",
         action="store_true",
         default=False,
@@ -149,6 +156,7 @@ def options_from(config: pytest.Config) -> Options:
         meta_plugin=config.getoption("--meta-plugin"),
         cni_bin_dir=config.getoption("--cni-bin-dir"),
         mode=profile.form,
+        runtime=config.getoption("--runtime"),
         k8s_version=config.getoption("--k8s-version"),
         keep_cluster=config.getoption("--keep-cluster"),
         profile=config.getoption("--profile"),

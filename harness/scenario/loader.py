@@ -125,6 +125,12 @@ class Scenario:
         return int((self.data.get("cluster") or {}).get("nodes", 1))
 
     @property
+    def runtime(self) -> str | None:
+        """``cluster.runtime`` if the scenario pins one (else the run's --runtime)."""
+        value = (self.data.get("cluster") or {}).get("runtime")
+        return str(value) if value else None
+
+    @property
     def meta_config(self) -> dict[str, Any]:
         return dict((self.data.get("cluster") or {}).get("metaConfig") or {})
 
