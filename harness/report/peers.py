@@ -193,6 +193,8 @@ def command_line(
                 argv += ["--shim", str(doc["shim"])]
         elif doc.get("metaPlugin"):
             argv += ["--meta-plugin", str(doc["metaPlugin"])]
+    if doc.get("runtime") and doc.get("runtime") != "simulated":
+        argv += ["--runtime", str(doc["runtime"])]
     argv += ["--results-json", results_file]
     return " ".join(argv)
 
