@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
 
 from pymultus import events, podnet
 from pymultus.cni.conflist import (
@@ -34,7 +32,7 @@ from pymultus.cni.errors import (
     UNKNOWN_CONTAINER,
     CNIError,
 )
-from pymultus.cni.invoke import Executor
+from pymultus.cni.record import Record, init_fields
 from pymultus.cni.request import DEL, CNIRequest
 from pymultus.cni.result import convert_result
 from pymultus.cni.version import at_least
@@ -74,38 +72,13 @@ from pymultus.plan import (
 )
 from pymultus.state import DelegateCache
 
+TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
+if TYPE_CHECKING:
+    # Types only: typing stays off the CNI path (issue 16).
+    from typing import Any
 
-class KubeAPI(Protocol):
-    """What the engine needs from the Kubernetes API (the seam for fakes)."""
-
-    def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None: ...
-
-    def get_nad(self, namespace: str, name: str) -> dict[str, Any] | None: ...
-
-    def patch_pod_status_annotations(
-        self, namespace: str, name: str, annotations: dict[str, str | None]
-    ) -> dict[str, Any] | None: ...
-
-
-class EventSink(Protocol):
-    """Optional on a KubeAPI: ``kube.client.KubeClient.create_event``."""
-
-    def create_event(
-        self,
-        namespace: str,
-        involved: Mapping[str, Any],
-        reason: str,
-        message: str,
-        type: str = "Normal",
-    ) -> dict[str, Any]: ...
-
-
-#: Sets the pod's default route: (netns path, family, ifname, gateway).
-RouteSetter = Callable[[str, int, str, str], None]
-#: The pod's links: netns path -> link names.
-LinkLister = Callable[[str], set[str]]
-#: Devices the kubelet allocated to a pod: (namespace, name) -> {resourceName: [deviceID]}.
-PodResources = Callable[[str, str], dict[str, list[str]]]
+    from pymultus.cni.seams import Executor
+    from pymultus.seams import KubeAPI, LinkLister, PodResources, RouteSetter
 
 
 #: NPWG device-info spec v1.1: where device plugins leave device-info files.
@@ -116,13 +89,28 @@ class NetworkNotFound(CNIError):
     """A NAD named by the pod does not exist (reported as a NoNetworkFound event)."""
 
 
-@dataclass(frozen=True)
-class PodIdentity:
+class PodIdentity(Record):
     """The pod a sandbox belongs to, as the runtime names it in CNI_ARGS."""
 
     namespace: str
     name: str
     uid: str
+
+    __slots__ = ("name", "namespace", "uid")
+    _frozen = True
+
+    def __init__(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+    ) -> None:
+        init_fields(
+            self,
+            namespace=namespace,
+            name=name,
+            uid=uid,
+        )
 
     @classmethod
     def from_request(cls, request: CNIRequest) -> PodIdentity | None:
@@ -154,20 +142,65 @@ class PodIdentity:
         return cls(namespace, name, request.arg("K8S_POD_UID") or "")
 
 
-@dataclass
-class Engine:
+class Engine(Record):
     cfg: MultusConfig
     execute: Executor
     cache: DelegateCache
     kube: KubeAPI | None
     log: Logger
-    sleep: Callable[[float], None] = time.sleep
-    monotonic: Callable[[], float] = time.monotonic
-    set_route: RouteSetter = podnet.set_default_route
-    list_links: LinkLister = podnet.list_links
-    pod_resources: PodResources | None = None
-    device_info_dir: str = DEVICE_INFO_DIR
-    is_own_netns: Callable[[str], bool] = podnet.is_own_netns
+    sleep: Callable[[float], None]
+    monotonic: Callable[[], float]
+    set_route: RouteSetter
+    list_links: LinkLister
+    pod_resources: PodResources | None
+    device_info_dir: str
+    is_own_netns: Callable[[str], bool]
+
+    __slots__ = (
+        "cache",
+        "cfg",
+        "device_info_dir",
+        "execute",
+        "is_own_netns",
+        "kube",
+        "list_links",
+        "log",
+        "monotonic",
+        "pod_resources",
+        "set_route",
+        "sleep",
+    )
+
+    def __init__(
+        self,
+        cfg: MultusConfig,
+        execute: Executor,
+        cache: DelegateCache,
+        kube: KubeAPI | None,
+        log: Logger,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        set_route: RouteSetter = podnet.set_default_route,
+        list_links: LinkLister = podnet.list_links,
+        pod_resources: PodResources | None = None,
+        device_info_dir: str = DEVICE_INFO_DIR,
+        is_own_netns: Callable[[str], bool] = podnet.is_own_netns,
+    ) -> None:
+        init_fields(
+            self,
+            cfg=cfg,
+            execute=execute,
+            cache=cache,
+            kube=kube,
+            log=log,
+            sleep=sleep,
+            monotonic=monotonic,
+            set_route=set_route,
+            list_links=list_links,
+            pod_resources=pod_resources,
+            device_info_dir=device_info_dir,
+            is_own_netns=is_own_netns,
+        )
 
     # ----------------------------------------------------------------- ADD
     def add(self, request: CNIRequest) -> dict[str, Any]:

@@ -16,10 +16,13 @@ import contextlib
 import hashlib
 import json
 import os
-from typing import Any
 
 from pymultus.cni.errors import INVALID_ENV, IO_FAILURE, CNIError
 from pymultus.cni.request import container_id_problem, reject_constant
+
+TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 CACHE_FORMAT = 1
 

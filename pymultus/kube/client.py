@@ -41,7 +41,6 @@ import json
 import os
 import time
 from collections.abc import Generator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
 
 from pymultus.cni.errors import (
     DECODE_FAILURE,
@@ -51,9 +50,11 @@ from pymultus.cni.errors import (
     CNIError,
 )
 
+TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
 if TYPE_CHECKING:
     import socket
     import ssl
+    from typing import Any
 
     from pymultus.kube.kubeconfig import ClusterAccess
 

@@ -29,31 +29,76 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from pymultus.cni.errors import INVALID_CONFIG, CNIError
+from pymultus.cni.record import Record, init_fields
+
+TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
-@dataclass
-class ClusterAccess:
+class ClusterAccess(Record):
     """Everything needed to reach one API server as one user."""
 
     server: str
-    ca_file: str | None = None
-    ca_data: bytes | None = None
-    insecure: bool = False
-    token: str | None = None
+    ca_file: str | None
+    ca_data: bytes | None
+    insecure: bool
+    token: str | None
     # Re-read at each request, so rotated service-account tokens just work.
-    token_file: str | None = None
-    client_cert_file: str | None = None
-    client_key_file: str | None = None
-    client_cert_data: bytes | None = None
-    client_key_data: bytes | None = None
+    token_file: str | None
+    client_cert_file: str | None
+    client_key_file: str | None
+    client_cert_data: bytes | None
+    client_key_data: bytes | None
     # The context's namespace, when the kubeconfig names one.
-    namespace: str | None = None
+    namespace: str | None
+
+    __slots__ = (
+        "ca_data",
+        "ca_file",
+        "client_cert_data",
+        "client_cert_file",
+        "client_key_data",
+        "client_key_file",
+        "insecure",
+        "namespace",
+        "server",
+        "token",
+        "token_file",
+    )
+
+    def __init__(
+        self,
+        server: str,
+        ca_file: str | None = None,
+        ca_data: bytes | None = None,
+        insecure: bool = False,
+        token: str | None = None,
+        token_file: str | None = None,
+        client_cert_file: str | None = None,
+        client_key_file: str | None = None,
+        client_cert_data: bytes | None = None,
+        client_key_data: bytes | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        init_fields(
+            self,
+            server=server,
+            ca_file=ca_file,
+            ca_data=ca_data,
+            insecure=insecure,
+            token=token,
+            token_file=token_file,
+            client_cert_file=client_cert_file,
+            client_key_file=client_key_file,
+            client_cert_data=client_cert_data,
+            client_key_data=client_key_data,
+            namespace=namespace,
+        )
 
 
 # --------------------------------------------------------------------------
