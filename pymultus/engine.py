@@ -1006,14 +1006,14 @@ def read_device_info(directory: str, resource: str, device_id: str) -> dict[str,
     Named ``<resource>-<deviceID>-device.json`` with "/" replaced by "-". A
     missing or unreadable file means no device-info (it is optional).
     """
-    import json
+    from pymultus.cni import jsonlite
 
     if not resource or not device_id:
         return None
     name = f"{resource.replace('/', '-')}-{device_id.replace('/', '-')}-device.json"
     try:
         with open(os.path.join(directory, name), encoding="utf-8") as f:
-            info = json.load(f)
+            info = jsonlite.loads(f.read())
     except (OSError, ValueError):
         return None
     return info if isinstance(info, dict) else None

@@ -8,11 +8,11 @@ spec code on stdout and a non-zero exit; a traceback never reaches the runtime.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping
 
+from pymultus.cni import jsonlite
 from pymultus.cni.errors import INTERNAL, INVALID_CONFIG, CNIError
 from pymultus.cni.invoke import ProcessExecutor
 from pymultus.cni.nesting import DELEGATE_MARKER, nested_problem
@@ -115,7 +115,7 @@ def run(env: Mapping[str, str], stdin: BinaryIO, stdout: TextIO, stderr: TextIO)
         stdout.write(err.to_json(version) + "\n")
         return 1
     if out:
-        stdout.write(json.dumps(out) + "\n")
+        stdout.write(jsonlite.dumps(out) + "\n")
     return 0
 
 

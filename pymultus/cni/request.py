@@ -238,8 +238,7 @@ def parse_config_bytes(data: bytes, what: str = "network configuration on stdin"
     CNI SPEC.md Section 5 (error code 6, "failed to decode content"). The
     message carries line and column so a hand-written file can be fixed.
     """
-    import json
-
+    from pymultus.cni import jsonlite
     from pymultus.cni.limits import MAX_CONFIG_BYTES, check_size
 
     check_size(len(data), MAX_CONFIG_BYTES, what)
@@ -252,13 +251,19 @@ def parse_config_bytes(data: bytes, what: str = "network configuration on stdin"
             DECODE_FAILURE, f"{what} is not valid UTF-8 (byte offset {e.start})"
         ) from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as e:
-        raise CNIError(
-            DECODE_FAILURE,
-            f"failed to parse {what} as JSON: {e.msg} at line {e.lineno} column {e.colno}",
-        ) from None
+        value = jsonlite.loads(text, parse_constant=_reject_constant)
     except ValueError as e:
+        # json.JSONDecodeError (a ValueError) carries where: the message says it so a
+        # hand-written file can be fixed; jsonlite keeps json off the path of valid input.
+        msg, line, col = (
+            getattr(e, "msg", None),
+            getattr(e, "lineno", None),
+            getattr(e, "colno", None),
+        )
+        if msg is not None and line is not None:
+            raise CNIError(
+                DECODE_FAILURE, f"failed to parse {what} as JSON: {msg} at line {line} column {col}"
+            ) from None
         raise CNIError(DECODE_FAILURE, f"failed to parse {what} as JSON: {e}") from None
     except RecursionError:
         # Found by tests/unit/test_props_entry.py: "[[[[...]]]]" blew the stack.

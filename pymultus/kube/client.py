@@ -37,11 +37,12 @@ one connection (the thick daemon should give each worker its own client).
 
 from __future__ import annotations
 
-import json
+import io
 import os
 import time
 from collections.abc import Generator, Iterator, Mapping
 
+from pymultus.cni import jsonlite
 from pymultus.cni.errors import (
     DECODE_FAILURE,
     INVALID_CONFIG,
@@ -52,6 +53,7 @@ from pymultus.cni.errors import (
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
 if TYPE_CHECKING:
+    import _socket
     import socket
     import ssl
     from typing import Any
@@ -196,6 +198,39 @@ class _Response:
                     yield line
 
 
+def _open_plain(host: str, port: int, timeout: float | None) -> _socket.socket:
+    """``socket.create_connection`` on ``_socket``: each address in turn, the last error."""
+    import _socket
+
+    error: OSError | None = None
+    for family, kind, proto, _, address in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    raise error if error is not None else OSError(f"no address for {host!r}")
+
+
+class _SocketReader(io.RawIOBase):
+    """A readable raw stream over a ``_socket`` (what ``socket.makefile`` wraps)."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        received: int = self._sock.recv_into(buffer)
+        return received
+
+
 class _Connection:
     """One HTTP/1.1 client connection, opened lazily, kept alive between requests."""
 
@@ -204,17 +239,23 @@ class _Connection:
     ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self.ssl_context = ssl_context
-        self.sock: socket.socket | None = None
+        self.sock: socket.socket | _socket.socket | None = None
         self.reader: Any = None
 
     def connect(self) -> None:
+        if self.ssl_context is None:
+            # Plain http: the C ``_socket`` module, as ``socket`` would use it;
+            # ``import socket`` brings ``enum`` and ``selectors`` to every CNI call.
+            raw = _open_plain(self.host, self.port, self.timeout)
+            self.sock = raw
+            self.reader = io.BufferedReader(_SocketReader(raw))
+            return
         import socket
 
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.ssl_context is not None:
-                sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+            sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
         except BaseException:
             sock.close()
             raise
@@ -472,7 +513,7 @@ class KubeClient:
     def _error(self, status: int, data: bytes, what: str, code: int) -> KubeAPIError:
         body: dict[str, Any] = {}
         try:
-            decoded = json.loads(data) if data else {}
+            decoded = jsonlite.loads(data) if data else {}
             if isinstance(decoded, dict):
                 body = decoded
         except ValueError:
@@ -508,7 +549,7 @@ class KubeClient:
 
     def _decode(self, data: bytes, what: str) -> dict[str, Any]:
         try:
-            decoded = json.loads(data) if data else {}
+            decoded = jsonlite.loads(data) if data else {}
         except ValueError as exc:
             raise CNIError(
                 DECODE_FAILURE,
@@ -552,7 +593,7 @@ class KubeClient:
     ) -> dict[str, Any] | None:
         payload = None
         if body is not None:
-            payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+            payload = body if isinstance(body, bytes) else jsonlite.dumps(body).encode()
         budget = self.retry_for if retry_for is None else retry_for
         what = f"{method} {self._prefix}{path}"
         with self._lock:

@@ -27,9 +27,9 @@ to ``multusNamespace`` (not the pod's), and accepts exactly one network.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 
+from pymultus.cni import jsonlite
 from pymultus.cni.errors import INVALID_CONFIG, CNIError
 from pymultus.cni.record import Record, init_fields
 from pymultus.cni.request import reject_constant
@@ -474,7 +474,7 @@ def _parse_element(element: object, pod_namespace: str) -> NetworkSelection:
 
 def _parse_json_format(text: str, pod_namespace: str, annotation: str) -> list[NetworkSelection]:
     try:
-        decoded = json.loads(text, parse_constant=reject_constant)
+        decoded = jsonlite.loads(text, parse_constant=reject_constant)
     except ValueError as exc:
         raise _annotation_error(annotation, f"not valid JSON ({exc})") from None
     except RecursionError:
