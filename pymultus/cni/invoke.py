@@ -278,7 +278,8 @@ def _executable(name: str, env: Mapping[str, str]) -> str:
     """``name`` looked up in ``env``'s PATH when it has no "/" (as ``subprocess`` does)."""
     if "/" in name:
         return name
-    for directory in os.get_exec_path(env):
+    # Not os.get_exec_path: it imports warnings.
+    for directory in (env.get("PATH") or os.defpath).split(os.pathsep):
         candidate = os.path.join(directory, name)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
@@ -286,6 +287,31 @@ def _executable(name: str, env: Mapping[str, str]) -> str:
 
 
 _SIGKILL = 9  # POSIX: the value is fixed; ``signal`` would bring ``enum``
+
+
+def run_argv(argv: Sequence[str], stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
+    """Run a helper (``nsenter ... ip``) with this process's environment: (status, out, err).
+
+    What ``subprocess.run(argv, input=stdin, capture_output=True, timeout=...)``
+    gives, without importing ``subprocess``. Raises OSError when it cannot be
+    started and TimeoutError (after killing it) when it overruns ``timeout``.
+    """
+    import time
+
+    proc = _Plugin(list(argv), os.environ, stdin, MAX_STDOUT_BYTES)
+    try:
+        proc.pump(time.monotonic() + timeout)
+    except (_Timeout, _StdoutTooLarge):
+        proc.kill_group()
+        proc.wait()
+        raise TimeoutError(f"{argv[0]} did not finish within {timeout:g} s") from None
+    except BaseException:
+        proc.kill_group()
+        proc.wait()
+        raise
+    finally:
+        proc.close()
+    return proc.wait(), bytes(proc.stdout), bytes(proc.stderr)
 
 
 def exec_plugin(

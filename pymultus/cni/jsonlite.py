@@ -20,8 +20,6 @@ When ``_json`` is missing (another Python), everything goes to ``json``.
 
 from __future__ import annotations
 
-import contextlib
-
 TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -67,8 +65,10 @@ def loads(text: str | bytes, *, parse_constant: Callable[[str], Any] | None = No
     """``json.loads(text, parse_constant=...)``, without importing ``json`` for valid input."""
     if isinstance(text, bytes) and text[:3] != b"\xef\xbb\xbf" and b"\x00" not in text[:4]:
         # json.loads(bytes) reads UTF-8 unless a BOM or NULs say UTF-16/32.
-        with contextlib.suppress(UnicodeDecodeError):  # else json's own error
+        try:  # noqa: SIM105 - contextlib would cost an import on every call
             text = text.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            pass  # json's own error below
     if _json is not None and isinstance(text, str):
         context = _ScanContext(parse_constant or _CONSTANTS.__getitem__)
         scan = _json.make_scanner(context)  # type: ignore[arg-type]  # duck-typed decoder

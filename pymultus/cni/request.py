@@ -9,13 +9,12 @@ are the runtime (delegates, the harness's simulated kubelet).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from pymultus.cni.errors import DECODE_FAILURE, INVALID_ENV, CNIError
 from pymultus.cni.record import Record, init_fields
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 ADD = "ADD"

@@ -203,7 +203,9 @@ def _open_plain(host: str, port: int, timeout: float | None) -> _socket.socket:
     import _socket
 
     error: OSError | None = None
-    for family, kind, proto, _, address in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
+    # An ASCII host as bytes: a str goes through the idna codec, which imports re.
+    name: str | bytes = host.encode("ascii") if host.isascii() else host
+    for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM):
         sock = _socket.socket(family, kind, proto)
         try:
             sock.settimeout(timeout)
