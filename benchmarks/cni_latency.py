@@ -42,7 +42,7 @@ sys.path.insert(0, ROOT)
 
 from harness.backends.local import thick  # noqa: E402
 from harness.backends.local.cluster import LocalCluster  # noqa: E402
-from pymultus.install.layout import launcher  # noqa: E402
+from pymultus.install.layout import PYZ_NAME, build_zipapp, launcher  # noqa: E402
 
 NO_KUBELET_NODE = "bench-node"  # pods bound here are never run by a kubelet
 
@@ -120,6 +120,45 @@ def startup(bin_dir: str) -> dict[str, float]:
     }
 
 
+def copy_binary(source: str, target: str) -> None:
+    if os.path.lexists(target):
+        os.unlink(target)
+    shutil.copy2(source, target)
+
+
+def cpu_ms(argv: list[str], env: dict[str, str], stdin: bytes, runs: int = 40) -> float:
+    """Median CPU time (user + system) of one exec of ``argv``, from the children's rusage."""
+    import resource
+
+    times = []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(argv, input=stdin, env=env, capture_output=True, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        times.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
+    return statistics.median(times)
+
+
+def version_cpu(node: Any, multus_bin_dir: str) -> dict[str, float]:
+    """CPU per VERSION call, alternating the binaries run after run (A B A B)."""
+    env = {"CNI_COMMAND": "VERSION", "PATH": "/usr/bin:/bin"}
+    conf = b'{"cniVersion": "0.4.0"}'
+    binaries = {
+        "python -IS -c pass": [sys.executable, "-IS", "-c", "pass"],
+        "pymultus thin (zipapp, -IS)": [node.host_path("/opt/cni/bin/pymultus-bench")],
+        "pymultus-shim (zipapp, -IS)": [node.host_path("/opt/cni/bin/pymultus-shim-bench")],
+    }
+    for name in ("multus", "multus-shim"):
+        path = os.path.join(multus_bin_dir, name) if multus_bin_dir else ""
+        if path and os.access(path, os.X_OK):
+            binaries[f"Multus {name} (Go)"] = [path]
+    samples: dict[str, list[float]] = {name: [] for name in binaries}
+    for _ in range(8):
+        for name, argv in binaries.items():
+            samples[name].append(cpu_ms(argv, env, conf, runs=5))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     networks = [int(n) for n in args.networks.split(",")]
     with LocalCluster(nodes=1, mode="thick") as cluster:
@@ -161,9 +200,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # The daemon caches the pods of its node: make that the benchmark's node.
         thick.restart_daemon(cluster, node, node_name=NO_KUBELET_NODE)
         bin_dir = node.host_path("/opt/cni/bin")
+        # The installed layout: the zipapp (bytecode inside) and a -IS launcher.
+        build_zipapp(os.path.join(bin_dir, PYZ_NAME))
+        pyz = "/opt/cni/bin/" + PYZ_NAME
         thick.write_file(
             os.path.join(bin_dir, "pymultus-bench"),
-            launcher(sys.executable, ROOT, "pymultus.thin"),
+            launcher(sys.executable, pyz, "pymultus.thin"),
+            0o755,
+        )
+        thick.write_file(
+            os.path.join(bin_dir, "pymultus-shim-bench"),
+            launcher(sys.executable, pyz, "pymultus.shim"),
             0o755,
         )
         with open(node.host_path(thick.DAEMON_CONFIG_IN_NODE)) as f:
@@ -180,6 +227,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             },
             {"name": "thick", "binary": "/opt/cni/bin/pymultus-shim", "conf": shim_conf},
         ]
+        multus_thin = os.path.join(args.multus_bin_dir, "multus") if args.multus_bin_dir else ""
+        if multus_thin and os.access(multus_thin, os.X_OK):
+            copy_binary(multus_thin, os.path.join(bin_dir, "multus"))
+            variants.append(
+                {
+                    "name": "multus-thin",
+                    "binary": "/opt/cni/bin/multus",
+                    "conf": json.dumps(
+                        {**thin_conf, "type": "multus", "cniDir": "/var/lib/cni/multus-bench"}
+                    ),
+                }
+            )
+        elif args.multus_bin_dir:
+            print(f"skipped: Multus thin: no executable {multus_thin}", file=sys.stderr)
         if args.meta_plugin:
             other = os.path.basename(args.meta_plugin)
             target = os.path.join(bin_dir, other)
@@ -224,6 +285,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with open(os.path.join(work, "out.json")) as f:
             raw = json.load(f)
         raw["startup"] = startup(bin_dir)
+        raw["versionCpu"] = version_cpu(node, args.multus_bin_dir)
         _, metrics = thick.http_get(thick.socket_path(node), "/metrics")
         raw["daemonRejected"] = [
             line for line in metrics.splitlines() if line.startswith("pymultus_requests_rejected")
@@ -266,6 +328,7 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
     for key in (
         "burst",
         "startup",
+        "versionCpu",
         "peakRssKiB",
         "daemonRssStartKiB",
         "daemonRssIdleKiB",
@@ -277,6 +340,31 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
     ):
         summary[key] = raw.get(key)
     return summary
+
+
+def versus(summary: dict[str, Any]) -> dict[str, Any]:
+    """pymultus against the reference in the same run: p50 ratios per k (ours / theirs)."""
+    pairs = {"thin": "multus-thin", "thick": "multus-thick"}
+    out: dict[str, Any] = {}
+    latency = summary["latency"]
+    for ours, theirs in pairs.items():
+        if ours not in latency or theirs not in latency:
+            continue
+        for k in latency[ours]:
+            if k not in latency[theirs]:
+                continue
+            out.setdefault(f"{ours} / {theirs}", {})[k] = {
+                op: latency[ours][k][op]["p50"] / latency[theirs][k][op]["p50"]
+                for op in ("add", "del")
+            }
+    cpu = summary.get("versionCpu") or {}
+    go = cpu.get("Multus multus (Go)")
+    if go:
+        out["VERSION CPU thin / multus"] = cpu["pymultus thin (zipapp, -IS)"] / go
+    go_shim = cpu.get("Multus multus-shim (Go)")
+    if go_shim:
+        out["VERSION CPU shim / multus-shim"] = cpu["pymultus-shim (zipapp, -IS)"] / go_shim
+    return out
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -326,6 +414,16 @@ def print_summary(summary: dict[str, Any]) -> None:
             )
     hits = {k: v for k, v in m.items() if k.startswith("pymultus_cache_lookups_total")}
     print(f"  daemon cache lookups: {hits}")
+    print("\nVERSION, CPU per call (median ms, binaries alternating)")
+    for what, ms in (summary.get("versionCpu") or {}).items():
+        print(f"  {what:<32}{ms:>7.1f}")
+    print("\npymultus / Multus v4.1.4, p50 in the same run")
+    for pair, cells in summary.get("versus", {}).items():
+        if isinstance(cells, dict):
+            for k, r in sorted(cells.items(), key=lambda kv: int(kv[0])):
+                print(f"  {pair:<26} k={k}  ADD {r['add']:.2f}x  DEL {r['del']:.2f}x")
+        else:
+            print(f"  {pair:<26} {cells:.2f}x")
     print(f"\nleft behind: {summary['leaks'] or 'nothing'}; {summary['daemonRejected']}")
 
 
@@ -375,6 +473,12 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=50)
     parser.add_argument("--networks", default="0,1,2,4")
     parser.add_argument("--meta-plugin", default="", help="also measure this meta-plugin binary")
+    parser.add_argument(
+        "--multus-bin-dir",
+        default="",
+        help="a directory with the reference's multus (thin), multus-daemon and multus-shim: "
+        "also measured, side by side (each one skipped with a message when absent)",
+    )
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -383,6 +487,8 @@ def main() -> int:
     started = time.time()
     raw = run(args)
     summary = report(raw)
+    summary["versus"] = versus(summary)
+    summary["loadAverage"] = os.getloadavg()
     summary["machine"] = {
         "cpus": os.cpu_count(),
         "kernel": os.uname().release,
