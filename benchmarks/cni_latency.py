@@ -230,12 +230,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         multus_thin = os.path.join(args.multus_bin_dir, "multus") if args.multus_bin_dir else ""
         if multus_thin and os.access(multus_thin, os.X_OK):
             copy_binary(multus_thin, os.path.join(bin_dir, "multus"))
+            # The token inline, as Multus's installer writes its kubeconfig.
+            multus_kubeconfig = "/etc/cni/net.d/multus.d/multus-bench.kubeconfig"
+            cluster.write_kubeconfig(node.host_path(multus_kubeconfig))
             variants.append(
                 {
                     "name": "multus-thin",
                     "binary": "/opt/cni/bin/multus",
                     "conf": json.dumps(
-                        {**thin_conf, "type": "multus", "cniDir": "/var/lib/cni/multus-bench"}
+                        {
+                            **thin_conf,
+                            "type": "multus",
+                            "kubeconfig": multus_kubeconfig,
+                            "cniDir": "/var/lib/cni/multus-bench",
+                            "logFile": "/tmp/h9-multus.log",
+                            "logLevel": "debug",
+                        }
                     ),
                 }
             )
