@@ -9,7 +9,7 @@ APT_PACKAGES := containernetworking-plugins iproute2 iputils-ping nftables iptab
 APT_STAMP := $(VENV)/.apt-stamp
 PIP_STAMP := $(VENV)/.pip-stamp
 
-.PHONY: all setup run test lint types contracts unit integration scenarios clean fuzz workflows
+.PHONY: all setup run test lint types contracts unit integration scenarios clean fuzz workflows mutants
 
 all: test
 
@@ -44,6 +44,13 @@ run: setup
 test: setup lint types contracts workflows
 	$(BIN)/python -m pytest tests scenarios
 	$(BIN)/python -m pytest -q scenarios --mode thick -k "thick or quickstart or install"
+
+## make mutants [MUTANT_JOBS=2]: the scenario suite against every mutant of pymultus
+## (docs/mutants.md), thin mode, with an unmodified control run; prints caught N/M and
+## the survivors and fails if any survives; verdicts in reports/mutants.json.
+MUTANT_JOBS ?= 2
+mutants: setup
+	$(BIN)/harness mutants run scenarios/ --jobs $(MUTANT_JOBS) --report reports/mutants.json
 
 lint: setup
 	$(BIN)/ruff check pymultus harness tests conftest.py ci

@@ -15,10 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from harness import matchers
 from harness.cluster import CNICall, CNICallOutcome, Unsupported
-from harness.matchers import address_matches, describe_matcher
 
-ADDRESS_KEYS = ("exact", "within", "range")
 #: Commands that act on a pod's sandbox; the others are asked of a node.
 POD_COMMANDS = ("ADD", "DEL", "CHECK")
 
@@ -98,56 +97,15 @@ def error_problems(want: dict[str, Any], outcome: CNICallOutcome) -> list[str]:
         return [
             "succeeded, expected a CNI error" + (f" ({outcome.skipped})" if outcome.skipped else "")
         ]
-    problems = []
-    if "code" in want and error.code != want["code"]:
-        problems.append(f"CNI error code {error.code}, expected {want['code']}: {error.message}")
-    if "contains" in want and want["contains"] not in error.message:
-        problems.append(f"error lacks {want['contains']!r}: {error.message}")
-    return problems
-
-
-def is_address_matcher(want: Any) -> bool:
-    return isinstance(want, dict) and len(want) == 1 and next(iter(want)) in ADDRESS_KEYS
+    found = matchers.error_problems(want, error.code, error.message)
+    return [f"{p}: {error.message}" for p in found]
 
 
 def subset_problems(want: Any, actual: Any, path: str = "") -> list[str]:
-    """``want`` is contained in ``actual``: objects by key (extra keys allowed),
-    lists item by item (each wanted item matched by a distinct actual item, in
-    any order), scalars by equality; ``{exact|within|range: ...}`` matches an
-    address string or an object's ``address`` (the scenario address matchers)."""
-    if is_address_matcher(want):
-        address = actual.get("address") if isinstance(actual, dict) else actual
-        try:
-            if isinstance(address, str) and address_matches(want, address):
-                return []
-        except ValueError:  # not an address at all: a mismatch, said below
-            pass
-        return [f"{path}: {address!r} is not {describe_matcher(want)}"]
-    if isinstance(want, dict):
-        if not isinstance(actual, dict):
-            return [f"{path}: is {json.dumps(actual)}, expected an object"]
-        problems: list[str] = []
-        for key, value in want.items():
-            if key not in actual:
-                problems.append(f"{path}.{key}: missing")
-            else:
-                problems += subset_problems(value, actual[key], f"{path}.{key}")
-        return problems
-    if isinstance(want, list):
-        if not isinstance(actual, list):
-            return [f"{path}: is {json.dumps(actual)}, expected a list"]
-        unused = list(range(len(actual)))
-        problems = []
-        for i, item in enumerate(want):
-            hit = next((j for j in unused if not subset_problems(item, actual[j])), None)
-            if hit is None:
-                problems.append(f"{path}[{i}]: no item matches {json.dumps(item)}")
-            else:
-                unused.remove(hit)
-        return problems
-    if want != actual:
-        return [f"{path}: is {json.dumps(actual)}, expected {json.dumps(want)}"]
-    return []
+    """``want`` holds for the raw ``actual`` result: the scenario value matcher
+    (:func:`harness.matchers.value_problems`: objects by key, lists exactly
+    unless ``includes``/``ordered``, address matchers, presence)."""
+    return matchers.value_problems(want, actual, path)
 
 
 def describe_call(call: CNICall) -> str:

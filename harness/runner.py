@@ -3,9 +3,18 @@
 The runner never stops at the first failed expectation: it collects every
 failure with the ``file:line`` of the expectation that failed, and cleanup
 (restoring the API, pod deletion, the leak check, closing the cluster) always
-runs. A step the backend cannot perform (:class:`Unsupported`) and a need the
-machine cannot meet skip the scenario with the reason; ``xfail`` turns a
-known failure into an expected one without weakening the scenario.
+runs. A need the machine cannot meet skips the scenario with the reason,
+decided before the first step (the loader adds what the steps themselves
+need). Afterwards nothing turns into a skip: an expectation the backend cannot
+evaluate is recorded as "not checked" (never counted as passed), and a step it
+cannot perform ends the scenario as an error that keeps every failure already
+recorded. ``xfail`` turns a known failure into an expected one without
+weakening the scenario.
+
+Every check (expectation, ``cni`` step, ``exec`` step) gets a
+:class:`CheckRecord` with its clauses (``proves``): ``harness coverage`` counts
+a clause only from checks that ran and passed. Per-scenario post-checks (for
+example spec MUSTs on recorded CNI calls) are hooks in :data:`POST_CHECKS`.
 """
 
 from __future__ import annotations
@@ -16,19 +25,28 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from harness.cluster import Cluster, PodOutcome, SandboxError, Unsupported
 from harness.matchers import (
     diff_text,
+    error_problems,
     interface_view,
     match_events,
     match_interface,
     match_routes,
     match_status,
 )
-from harness.scenario.loader import SANDBOX_PLACEHOLDER, Scenario, network_objects, spec_objects
+from harness.scenario.loader import (
+    SANDBOX_PLACEHOLDER,
+    Scenario,
+    expectation_kind,
+    network_objects,
+    spec_objects,
+)
 from harness.scenario.needs import Probe, missing
+from harness.wiretap import hook as wiretap
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
@@ -51,6 +69,33 @@ class Failure:
         return text
 
 
+#: Check statuses: a check the backend could not evaluate is "not checked",
+#: its own status, never counted as passed.
+PASSED, FAILED, NOT_CHECKED = "passed", "failed", "not checked"
+
+
+@dataclass
+class CheckRecord:
+    """The outcome of one check of the scenario (an expectation, a cni or exec step)."""
+
+    where: str  # file:line
+    kind: str
+    proves: tuple[str, ...]
+    status: str  # passed, failed, not checked
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "where": self.where,
+            "kind": self.kind,
+            "proves": list(self.proves),
+            "status": self.status,
+        }
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
 @dataclass
 class ScenarioResult:
     scenario: Scenario
@@ -61,6 +106,16 @@ class ScenarioResult:
     reason: str = ""
     timings: list[tuple[str, float]] = field(default_factory=list)  # phase, seconds
     topology: dict[str, Any] = field(default_factory=dict)  # for the HTML report
+    checks: list[CheckRecord] = field(default_factory=list)
+    profile: str = "pymultus-thin"  # the meta-plugin profile the run used
+
+    @property
+    def klass(self) -> str:
+        return self.scenario.klass
+
+    @property
+    def not_checked(self) -> list[CheckRecord]:
+        return [c for c in self.checks if c.status == NOT_CHECKED]
 
     @property
     def ok(self) -> bool:
@@ -69,8 +124,14 @@ class ScenarioResult:
     def report(self) -> str:
         if self.status == "skipped":
             return f"{self.scenario.path}: skipped: {self.reason}"
-        head = f"{self.scenario.path}: expected failure: {self.reason}\n" if self.reason else ""
-        return head + "\n".join(f.render() for f in self.failures)
+        head = ""
+        if self.status == "xfailed":
+            head = f"{self.scenario.path}: expected failure: {self.reason}\n"
+        elif self.reason:
+            head = f"{self.scenario.path}: {self.reason}\n"
+        lines = [f.render() for f in self.failures]
+        lines += [f"{c.where}: not checked: {c.note}" for c in self.not_checked]
+        return head + "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,8 +140,11 @@ class ScenarioResult:
             "status": self.status,
             "seconds": round(self.seconds, 3),
             "reason": self.reason,
+            "class": self.scenario.klass,
+            "profile": self.profile,
             "covers": self.scenario.covers,
             "tags": self.scenario.tags,
+            "checks": [c.to_json() for c in self.checks],
             "failures": [
                 {"where": f.where, "message": f.message, "details": f.details}
                 for f in self.failures
@@ -91,6 +155,12 @@ class ScenarioResult:
 
 
 ClusterFactory = Callable[[Scenario], Cluster]
+
+#: Per-scenario post-checks, run after cleanup (so they see the teardown too)
+#: and before the verdict: each gets the finished :class:`ScenarioRun` and
+#: reports violations with ``run.fail(pointer, message, details)``. An
+#: exception in a hook is a scenario error, never a silent pass.
+POST_CHECKS: list[Callable[[ScenarioRun], None]] = []
 
 
 class ScenarioRun:
@@ -108,9 +178,29 @@ class ScenarioRun:
         self.topology: dict[str, Any] = {"nodes": [], "pods": {}, "networks": []}
         self.api_touched = False
         self.namespaces: set[str] = set()
+        self.checks: list[CheckRecord] = []
+        self.not_checked_note = ""
+        self.since = time.time()  # the wiretap's calls of this scenario start here
 
     def fail(self, pointer: Pointer, message: str, details: str = "") -> None:
         self.failures.append(Failure(self.scenario.where(*pointer), message, details))
+
+    def record(self, pointer: Pointer, kind: str, proves: Any, status: str, note: str = "") -> None:
+        """Remember one check's outcome (what coverage counts)."""
+        self.checks.append(
+            CheckRecord(self.scenario.where(*pointer), kind, tuple(proves or ()), status, note)
+        )
+
+    def checked(self, pointer: Pointer, kind: str, proves: Any, action: Callable[[], Any]) -> None:
+        """Run a check; record passed when it added no failure, failed otherwise.
+        An Unsupported from a check step propagates (the scenario cannot go on)."""
+        before = len(self.failures)
+        try:
+            action()
+        except Unsupported as exc:
+            self.record(pointer, kind, proves, NOT_CHECKED, str(exc))
+            raise
+        self.record(pointer, kind, proves, FAILED if len(self.failures) > before else PASSED)
 
     def namespace(self, pod: str) -> str:
         return str(self.pods[pod].get("namespace", "default"))
@@ -250,11 +340,19 @@ class ScenarioRun:
             eventually = item.get("eventually")
             deadline = time.monotonic() + float(eventually["timeout"]) if eventually else 0.0
             interval = float((eventually or {}).get("interval", 0.2))
+            proves = list(item.get("proves") or []) + list(
+                (item.get("exec") or {}).get("proves") or []
+            )
+            kind = expectation_kind(item)
             while True:
                 kept = self.failures
                 self.failures = []
+                self.not_checked_note = ""
+                unsupported = ""
                 try:
                     self.expect_one(item, pointer)
+                except Unsupported as exc:  # the backend cannot evaluate it: not checked
+                    unsupported = str(exc)
                 except Exception as exc:  # an expectation that could not be evaluated
                     self.fail(
                         pointer,
@@ -262,10 +360,21 @@ class ScenarioRun:
                         traceback.format_exc(limit=3),
                     )
                 attempt, self.failures = self.failures, kept
+                if unsupported and not attempt:
+                    self.record(pointer, kind, proves, NOT_CHECKED, unsupported)
+                    break
                 if not attempt or time.monotonic() >= deadline:
                     if attempt and eventually:
                         attempt[0].message += f" (still after {eventually['timeout']} s)"
                     self.failures += attempt
+                    if attempt:
+                        self.record(pointer, kind, proves, FAILED)
+                    elif self.not_checked_note:
+                        # Partly evaluated (e.g. leaks on a backend that sees only pods):
+                        # what was seen held, the rest is not checked, not passed.
+                        self.record(pointer, kind, proves, NOT_CHECKED, self.not_checked_note)
+                    else:
+                        self.record(pointer, kind, proves, PASSED)
                     break
                 time.sleep(interval)
 
@@ -286,6 +395,8 @@ class ScenarioRun:
             self.expect_delete_error(item["deleteError"], pointer)
         elif "nodeFile" in item:
             self.expect_node_file(item["nodeFile"], pointer)
+        elif "calls" in item:
+            wiretap.expect(item["calls"], self.cluster, self.since, partial(self.fail, pointer))
 
     def expect_node_file(self, want: dict[str, Any], pointer: Pointer) -> None:
         """A file as the node sees it: present or not, and what it holds."""
@@ -345,19 +456,8 @@ class ScenarioRun:
                     diff_text(want_error, None),
                 )
                 return
-            if "code" in want_error and outcome.error.code != want_error["code"]:
-                self.fail(
-                    pointer,
-                    f"pod {name}: CNI error code {outcome.error.code}, "
-                    f"expected {want_error['code']}",
-                    outcome.error.message,
-                )
-            if "contains" in want_error and want_error["contains"] not in outcome.error.message:
-                self.fail(
-                    pointer,
-                    f"pod {name}: CNI error message does not contain {want_error['contains']!r}",
-                    outcome.error.message,
-                )
+            for problem in error_problems(want_error, outcome.error.code, outcome.error.message):
+                self.fail(pointer, f"pod {name}: {problem}", outcome.error.message)
         if want_ready and not outcome.ready:
             detail = outcome.error.describe() if outcome.error else "timed out"
             self.fail(pointer, f"pod {name}: sandbox not ready", detail)
@@ -372,7 +472,8 @@ class ScenarioRun:
         want_itfs = item.get("interfaces") or {}
         for ifname, want in want_itfs.items():
             problems += match_interface(ifname, want, network.interface(ifname))
-        problems += match_routes(item.get("routes") or [], network.routes)
+        if "routes" in item:
+            problems += match_routes(item["routes"], network.routes)
         if problems:
             expected = {k: v for k, v in item.items() if k in ("interfaces", "routes")}
             actual = {
@@ -398,9 +499,8 @@ class ScenarioRun:
             pod = self.cluster.get_pod(namespace, name) or {}
             text = ((pod.get("metadata") or {}).get("annotations") or {}).get(STATUS_ANNOTATION)
             actual_status = json.loads(text) if text else []
-            status_problems = match_status(
-                item["networkStatus"], actual_status, exact=item.get("networkStatusExact", True)
-            )
+            macs = {itf.name: itf.mac for itf in network.interfaces}
+            status_problems = match_status(item["networkStatus"], actual_status, macs=macs)
             if status_problems:
                 self.fail(
                     pointer,
@@ -455,6 +555,12 @@ class ScenarioRun:
         leaks = self.cluster.leaks()
         if leaks:
             self.fail(pointer, f"{len(leaks)} leaked resource(s) after deletion", "\n".join(leaks))
+        # What this backend's leak check cannot see (a real cluster without a
+        # shell on its nodes sees only that pods are gone): not checked, not passed.
+        blind = getattr(self.cluster, "leak_blind_spots", None)
+        missed = list(blind()) if blind is not None else []
+        if missed:
+            self.not_checked_note = "leaks: " + "; ".join(missed)
 
     def expect_event(self, want: dict[str, Any], pointer: Pointer) -> None:
         name = want["pod"]
@@ -505,10 +611,8 @@ class ScenarioRun:
         if error is None:
             self.fail(pointer, f"pod {name}: DEL succeeded, expected a CNI error")
             return
-        if "code" in want and error.code != want["code"]:
-            self.fail(pointer, f"pod {name}: DEL error code {error.code}, expected {want['code']}")
-        if "contains" in want and want["contains"] not in error.message:
-            self.fail(pointer, f"pod {name}: DEL error lacks {want['contains']!r}", error.message)
+        for problem in error_problems(want, error.code, error.message):
+            self.fail(pointer, f"pod {name}: DEL {problem}", error.message)
 
     # ----------------------------------------------------------- topology
     def snapshot(self) -> None:
@@ -586,7 +690,13 @@ class ScenarioRun:
         elif verb == "wait":
             self.wait(spec)
         elif verb == "exec":
-            self.run_exec(spec, ("steps", index, "exec"))
+            pointer_exec: Pointer = ("steps", index, "exec")
+            self.checked(
+                pointer_exec,
+                "exec",
+                spec.get("proves"),
+                lambda: self.run_exec(spec, pointer_exec),
+            )
         elif verb == "writeFile":
             self.node_file(spec, write=True)
         elif verb == "removeFile":
@@ -601,7 +711,14 @@ class ScenarioRun:
             from harness.cnistep import run_step
 
             pointer: Pointer = ("steps", index)
-            run_step(spec, self.cluster, self.namespace, lambda m, d: self.fail(pointer, m, d))
+            self.checked(
+                (*pointer, "cni"),
+                "cni",
+                spec.get("proves"),
+                lambda: run_step(
+                    spec, self.cluster, self.namespace, lambda m, d: self.fail(pointer, m, d)
+                ),
+            )
         elif verb in ("rotateToken", "installer"):
             self.node_side(verb, spec or {})
         else:
@@ -647,7 +764,18 @@ class ScenarioRun:
         self.snapshot()
         self.delete(list(self.created), ("pods",))
         if (self.scenario.data.get("cleanup") or {}).get("leaks", "none") == "none":
+            self.not_checked_note = ""
+            before = len(self.failures)
             self.expect_no_leaks(("name",))
+            status = FAILED if len(self.failures) > before else PASSED
+            if status == PASSED and self.not_checked_note:
+                status = NOT_CHECKED
+            self.record(("name",), "cleanup leaks", (), status, self.not_checked_note)
+
+    def post_checks(self) -> None:
+        """The registered per-scenario post-checks (:data:`POST_CHECKS`)."""
+        for hook in POST_CHECKS:
+            hook(self)
 
 
 def summarize_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -719,13 +847,27 @@ def run_scenario(
             run.run()
         finally:
             run.cleanup()
+            run.post_checks()
+            wiretap.after_scenario(run)  # issue 13: the spec's MUSTs on every recorded call
         result.failures = run.failures
         result.status = "failed" if run.failures else "passed"
     except Unsupported as exc:
-        result.status = "skipped"
-        result.reason = str(exc)
+        # Skips are decided before the first step; a step the backend turns out
+        # not to support ends the scenario, keeping every failure recorded so far
+        # (the cleanup's leak check included). Without failures it is an error:
+        # a need is missing from the scenario or from the backend's probes.
         if run is not None:
-            result.failures = []
+            result.failures = run.failures
+        if result.failures:
+            result.status = "failed"
+            result.reason = f"stopped early: {exc}"
+        else:
+            result.status = "error"
+            result.reason = (
+                f"{exc} (not known before the first step: declare the need in "
+                "cluster.needs, or teach harness/scenario/needs.py which need this step implies)"
+            )
+            result.failures.append(Failure(scenario.path, result.reason))
     except Exception as exc:
         result.status = "error"
         if run is not None:
@@ -743,6 +885,7 @@ def run_scenario(
         if run is not None:
             result.timings[1:1] = run.timings
             result.topology = run.topology
+            result.checks = run.checks
         result.seconds = time.monotonic() - started
     if scenario.xfail:
         if result.status in ("failed", "error"):

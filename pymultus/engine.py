@@ -231,7 +231,8 @@ class Engine(Record):
                 self.undo_add(request, entry, delegates[: index + 1], results)
                 raise CNIError(
                     exc.code,
-                    f"ADD of network {delegate.status_name} as {delegate.ifname} failed: {exc.msg}",
+                    f"ADD of network {delegate.status_name} as {delegate.ifname} failed: "
+                    f"{exc.msg}{host_link_hint(delegate.conf)}",
                     exc.details,
                 ) from exc
 
@@ -1082,3 +1083,16 @@ def run_command(engine: Engine, request: CNIRequest, conf: Mapping[str, Any]) ->
             engine.gc(request, valid_attachments(conf))
         return {}
     raise CNIError(INVALID_ENV, f"CNI_COMMAND {request.command} is not supported by pymultus")
+
+
+def host_link_hint(conf: dict[str, Any]) -> str:
+    """`` (master eth9)``: the node interface a delegate builds on, so that an
+    error such as "Link not found" names the interface at fault."""
+    listed = conf.get("plugins")
+    plugins: list[Any] = listed if isinstance(listed, list) else [conf]
+    for plugin in plugins:
+        if isinstance(plugin, dict):
+            for key in ("master", "device"):
+                if isinstance(plugin.get(key), str) and plugin[key]:
+                    return f" ({key} {plugin[key]})"
+    return ""

@@ -569,6 +569,15 @@ class KubectlCluster:
         if self.access.node_exec is not None:
             self.baseline = {node: self.node_state(node) for node in self.access.nodes}
 
+    def leak_blind_spots(self) -> list[str]:
+        """What :meth:`leaks` cannot see here: reported "not checked", never passed."""
+        if self.baseline is not None:
+            return []
+        return [
+            "network namespaces, links, IPAM leases and cache files on the nodes "
+            "(no shell on this cluster's nodes: only pod deletion was checked)"
+        ]
+
     def leaks(self) -> list[str]:
         found: list[str] = []
         for namespace, name in sorted(self.pods):
@@ -738,16 +747,28 @@ def finish_all(failed: bool) -> None:
         backend.finish(failed)
 
 
+def machinery_probes(node_shell: Callable[[], bool]) -> dict[str, Probe]:
+    """What a real cluster's machinery offers scenarios' steps: kubectl exec in
+    pods, and files and commands on nodes when it has a shell there. The rest
+    (API faults, the runtime's role, sandbox IDs, the daemon) it cannot do: a
+    scenario needing them is skipped before its first step."""
+
+    def shell() -> str | None:
+        return None if node_shell() else "no shell on this cluster's nodes"
+
+    return {"pod-exec": lambda: None, "node-exec": shell, "node-files": shell}
+
+
 def probes_for(options: Options) -> dict[str, Probe]:
     """Answers for ``cluster.needs``. Existing clusters are asked lazily (on first use)."""
     if options.backend == "kind":
         from harness.backends import kind
 
-        return kind.probes(kind.settings_from(options))
+        return {**kind.probes(kind.settings_from(options)), **machinery_probes(lambda: True)}
     if options.backend == "k3s":
         from harness.backends import k3s
 
-        return k3s.probes(options.mode)
+        return {**k3s.probes(options.mode), **machinery_probes(lambda: True)}
 
     def lazy(need: str) -> Probe:
         def probe() -> str | None:
@@ -759,7 +780,14 @@ def probes_for(options: Options) -> dict[str, Probe]:
 
         return probe
 
-    return {need: lazy(need) for need in ("eth1", "ipv6", "macvlan")}
+    def node_shell() -> bool:
+        backend = session(options)
+        if backend.access is None:
+            backend.access = backend.start()
+        return backend.access.node_exec is not None
+
+    probes = {need: lazy(need) for need in ("eth1", "ipv6", "macvlan")}
+    return {**probes, **machinery_probes(node_shell)}
 
 
 def plan_for(options: Options) -> list[Command]:

@@ -11,7 +11,9 @@ COMMAND_MODULES = (
     "harness.commands.run",
     "harness.commands.validate",
     "harness.commands.coverage",
+    "harness.commands.skips",
     "harness.commands.cluster",
     "harness.commands.exec",
     "harness.commands.vendor",
+    "harness.commands.mutants",
 )

@@ -76,14 +76,11 @@ def summary_line(results: Sequence[ScenarioResult]) -> str:
         f"{counts['passed']} passed, {counts['failed'] + counts['error']} failed, "
         f"{counts['skipped']} skipped{extra} in {total:.2f} s"
     )
-    beyond = [r for r in results if r.scenario.beyond_reference]
-    if beyond:
-        # Reported apart: a run against another implementation separates
-        # conformance from checks of our own extras.
-        passed = sum(1 for r in beyond if r.status == "passed")
-        failed = sum(1 for r in beyond if r.status in ("failed", "error"))
-        line += f"\n(of which beyond-reference: {passed} passed, {failed} failed of {len(beyond)})"
-    return line
+    # Per profile and class: a run against another implementation separates
+    # conformance (spec, reference) from checks of our own extensions.
+    from harness.report.classes import class_lines
+
+    return "\n".join([line, *class_lines(results)])
 
 
 def write(path: str, text: str) -> None:
@@ -101,8 +98,11 @@ def execute(
     progress: Callable[[str], None] = lambda text: print(text, end="", flush=True),
 ) -> list[ScenarioResult]:
     """Run scenarios one after the other, reporting progress as they go."""
+    from harness.report.classes import profile_name
+
     reason = unavailable_reason(options)
     probes = probes_for(options)
+    profile = profile_name(options)
     results: list[ScenarioResult] = []
     for index, scenario in enumerate(scenarios, 1):
         progress(f"[{index}/{len(scenarios)}] {scenario.name} ... ")
@@ -110,6 +110,7 @@ def execute(
             result = ScenarioResult(scenario, status="skipped", reason=reason)
         else:
             result = run_scenario(scenario, lambda s: make_cluster(s, options), probes)
+        result.profile = profile
         results.append(result)
         note = f": {result.reason}" if result.status in ("skipped", "xfailed") else ""
         progress(f"{STATUS_MARK[result.status]} ({result.seconds:.2f} s){note}\n")
@@ -130,6 +131,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if getattr(args, "dry_run", False):
         return print_plan(options)
+    reason = unavailable_reason(options)
+    if reason:
+        # Not root, no CNI plugins, a missing tool: an error, never a run of skips.
+        print(f"harness run: backend {options.backend} cannot run here: {reason}", file=sys.stderr)
+        return 2
     results = execute(scenarios, options)
     if results:
         print_table(results)
@@ -160,11 +166,13 @@ def write_reports(
 
         write(args.html, html_report(results))
     if args.results_json:
+        from harness.report.classes import profile_name
         from harness.report.results import results_document
 
         meta = {
             "backend": options.backend,
             "metaPlugin": options.meta_plugin or "pymultus",
             "mode": options.mode,
+            "profile": profile_name(options),
         }
         write(args.results_json, json.dumps(results_document(results, meta), indent=1))

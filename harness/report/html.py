@@ -12,6 +12,8 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+from harness.report.calltimeline import CSS as CALLS_CSS
+from harness.report.calltimeline import calls_timeline
 from harness.runner import ScenarioResult
 
 COLOURS = {
@@ -160,7 +162,7 @@ def index(results: Sequence[ScenarioResult]) -> str:
     """One line per scenario, linking to its card: the whole run at a glance."""
     rows = []
     for r in results:
-        beyond = " <i>(beyond reference)</i>" if r.scenario.beyond_reference else ""
+        beyond = f" <i>({_e(r.klass)})</i>"
         rows.append(
             f'<tr><td><span class="badge" style="background:{COLOURS[r.status]}">'
             f'{r.status}</span></td><td><a href="#{_anchor(r)}">{_e(r.scenario.name)}</a>'
@@ -188,7 +190,18 @@ def html_report(results: Sequence[ScenarioResult], title: str = "harness run") -
     )
     total = sum(r.seconds for r in results)
     cards: list[str] = []
-    ordered = sorted(results, key=lambda r: (r.scenario.beyond_reference, r.scenario.path))
+    from harness.report.classes import CLASS_ORDER, COLUMNS, class_counts
+
+    rank = {k: i for i, k in enumerate(CLASS_ORDER)}
+    ordered = sorted(results, key=lambda r: (rank.get(r.klass, 9), r.scenario.path))
+    rows = "".join(
+        f"<tr><td>{_e(profile)}</td><td>{_e(klass)}</td>"
+        + "".join(f"<td>{counts[c]}</td>" for c in COLUMNS)
+        + f"<td>{counts['notChecked']}</td></tr>"
+        for (profile, klass), counts in class_counts(results).items()
+    )
+    head = "".join(f"<td><b>{c}</b></td>" for c in ("profile", "class", *COLUMNS, "not checked"))
+    per_class = f'<table class="t index"><tr>{head}</tr>{rows}</table>' if rows else ""
     for r in ordered:
         # Colours per scenario: few networks each, so they stay distinct.
         colours = network_colours([r])
@@ -198,7 +211,8 @@ def html_report(results: Sequence[ScenarioResult], title: str = "harness run") -
             f'<div class="card" id="{_anchor(r)}">',
             f'<h2><span class="badge" style="background:{COLOURS[r.status]}">{r.status}</span>'
             f"{_e(r.scenario.name)}</h2>",
-            f'<p class="meta">{_e(r.scenario.path)} &middot; {r.seconds:.2f} s'
+            f'<p class="meta">{_e(r.scenario.path)} &middot; class {_e(r.klass)} &middot; '
+            f"profile {_e(r.profile)} &middot; {r.seconds:.2f} s"
             f"{' &middot; tags: ' + tags if tags else ''}</p>",
             f"<p>{clauses}</p>",
         ]
@@ -211,13 +225,21 @@ def html_report(results: Sequence[ScenarioResult], title: str = "harness run") -
             body.append(svg)
             body.append(legend(colours))
         body.append(timings_table(r.timings))
+        if r.status != "skipped":  # the wiretap's record (harness.report.calltimeline)
+            body.append(calls_timeline(r.topology.get("calls"), r.topology.get("wiretapAllowed")))
         if r.failures and r.status != "skipped":
             body.append(f"<pre>{_e(chr(10).join(f.render() for f in r.failures))}</pre>")
+        if r.not_checked:
+            unseen = "\n".join(f"{c.where}: {c.note}" for c in r.not_checked)
+            body.append(
+                f'<p class="meta"><b>not checked</b> (never counted as passed):</p>'
+                f"<pre>{_e(unseen)}</pre>"
+            )
         body.append("</div>")
         cards.append("\n".join(body))
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+        f"<title>{_e(title)}</title><style>{CSS}{CALLS_CSS}</style></head><body>"
         f"<h1>{_e(title)}</h1><p class='summary'>{summary} in {total:.1f} s</p>"
-        f"{index(ordered)}" + "\n".join(cards) + "</body></html>\n"
+        f"{per_class}{index(ordered)}" + "\n".join(cards) + "</body></html>\n"
     )

@@ -31,10 +31,19 @@ def junit_xml(results: Sequence[ScenarioResult], suite: str = "harness") -> str:
             time=f"{r.seconds:.3f}",
         )
         props = ET.SubElement(case, "properties")
+        ET.SubElement(props, "property", name="class", value=r.klass)
+        ET.SubElement(props, "property", name="profile", value=r.profile)
         for clause in r.scenario.covers:
             ET.SubElement(props, "property", name="covers", value=clause)
         for tag in r.scenario.tags:
             ET.SubElement(props, "property", name="tag", value=tag)
+        for check in r.checks:
+            for clause in check.proves if check.status == "passed" else ():
+                ET.SubElement(props, "property", name="proves", value=clause)
+            if check.status == "not checked":
+                ET.SubElement(
+                    props, "property", name="notChecked", value=f"{check.where}: {check.note}"
+                )
         if r.status in ("failed", "error"):
             first = r.failures[0].message if r.failures else r.status
             element = ET.SubElement(case, "failure" if r.status == "failed" else "error")
@@ -44,5 +53,14 @@ def junit_xml(results: Sequence[ScenarioResult], suite: str = "harness") -> str:
             ET.SubElement(case, "skipped", message=r.reason)
         elif r.status == "xfailed":
             ET.SubElement(case, "skipped", message=f"expected failure: {r.reason}")
+    # Pass/fail per profile and class, as suite properties a CI summary shows.
+    from harness.report.classes import class_counts
+
+    suite_props = ET.Element("properties")
+    for (profile, klass), counts in class_counts(results).items():
+        for column, n in counts.items():
+            ET.SubElement(suite_props, "property", name=f"{profile}.{klass}.{column}", value=str(n))
+    if len(suite_props):
+        root.insert(0, suite_props)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode")

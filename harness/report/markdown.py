@@ -1,5 +1,6 @@
-"""A Markdown summary fit for ``$GITHUB_STEP_SUMMARY``: counts, a table, the
-failures in detail, and beyond-reference checks in a section of their own."""
+"""A Markdown summary fit for ``$GITHUB_STEP_SUMMARY``: counts, pass/fail per
+profile and class, a table per class (extension checks in a section of their
+own), and the failures in detail."""
 
 from __future__ import annotations
 
@@ -37,12 +38,25 @@ def markdown_summary(results: Sequence[ScenarioResult], title: str = "Harness ru
     total = sum(r.seconds for r in results)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     lines = [f"## {title}", "", f"**{summary or 'nothing run'}** in {total:.1f} s", ""]
-    conformance = [r for r in results if not r.scenario.beyond_reference]
-    beyond = [r for r in results if r.scenario.beyond_reference]
-    lines += _table(conformance)
-    if beyond:
-        lines += ["", "### Beyond-reference checks", ""]
-        lines += _table(beyond)
+    from harness.report.classes import CLASS_ORDER, COLUMNS, class_counts
+
+    counts_by_class = class_counts(results)
+    if counts_by_class:
+        lines += ["| profile | class | " + " | ".join(COLUMNS) + " | not checked |"]
+        lines += ["|---|---|" + "---:|" * (len(COLUMNS) + 1)]
+        for (profile, klass), counts in counts_by_class.items():
+            cells = " | ".join(str(counts[c]) for c in COLUMNS)
+            lines.append(f"| {profile} | {klass} | {cells} | {counts['notChecked']} |")
+        lines.append("")
+    titles = {
+        "spec": "Spec (CNI, NPWG)",
+        "reference": "Reference behaviour",
+        "extension": "Extensions (pymultus beyond the reference)",
+    }
+    for klass in CLASS_ORDER:
+        chosen = [r for r in results if r.klass == klass]
+        if chosen:
+            lines += [f"### {titles[klass]}", "", *_table(chosen), ""]
     broken = [r for r in results if r.status in ("failed", "error")]
     if broken:
         lines += ["", "### Failures", ""]

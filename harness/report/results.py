@@ -10,16 +10,28 @@ from typing import Any
 
 from harness.runner import ScenarioResult
 
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2  # 2: class, profile and per-check records (checks[].proves/status)
 
 
 def results_document(results: Sequence[ScenarioResult], meta: dict[str, Any]) -> dict[str, Any]:
+    from harness.report.classes import class_document
+
     return {
         "version": RESULTS_VERSION,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **meta,
+        "classes": class_document(results),
         "results": [r.to_json() for r in results],
     }
+
+
+def load_documents(path: str) -> list[dict[str, Any]]:
+    """The results of one file: a results document, or a list of them (one per
+    profile, e.g. a peer run)."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    docs = data if isinstance(data, list) else [data]
+    return [d for d in docs if isinstance(d, dict)]
 
 
 def load_results(path: str) -> dict[str, str]:

@@ -18,7 +18,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-FORMAT_VERSION = 1  # v1 is a superset of v0: every v0 file loads unchanged
+FORMAT_VERSION = 2  # v2: class required, strict lists, proves, error codes (docs/scenarios.md)
+CLASSES = ("spec", "reference", "extension")
 NAD_KIND = "NetworkAttachmentDefinition"
 NAD_API_VERSION = "k8s.cni.cncf.io/v1"
 
@@ -74,7 +75,21 @@ class Scenario:
 
     @property
     def covers(self) -> list[str]:
+        """Declared clauses: shown in reports, counted by nothing (see ``proves``)."""
         return list(self.data.get("covers", []))
+
+    @property
+    def klass(self) -> str:
+        """spec, reference or extension (``class:``)."""
+        return str(self.data.get("class", "spec"))
+
+    @property
+    def proves(self) -> list[str]:
+        """Every clause some expectation of this scenario proves, in order."""
+        out: list[str] = []
+        for check in checks(self):
+            out += [c for c in check.proves if c not in out]
+        return out
 
     @property
     def tags(self) -> list[str]:
@@ -82,9 +97,8 @@ class Scenario:
 
     @property
     def beyond_reference(self) -> bool:
-        """Checks behaviour the reference lacks: reported apart, so a run against
-        another implementation separates conformance from our extras."""
-        return "beyond-reference" in self.tags
+        """An extension scenario: behaviour the reference lacks, reported apart."""
+        return self.klass == "extension"
 
     @property
     def xfail(self) -> str | None:
@@ -92,8 +106,18 @@ class Scenario:
         return str(value) if value else None
 
     @property
-    def needs(self) -> list[str]:
+    def declared_needs(self) -> list[str]:
         return list((self.data.get("cluster") or {}).get("needs", []))
+
+    @property
+    def needs(self) -> list[str]:
+        """Declared needs, then what the steps and checks themselves need (an
+        API fault, a shell on a node, the runtime's role ...): all of them are
+        decided before the first step, so a backend that cannot do one skips
+        the scenario instead of stopping it half-way."""
+        out = self.declared_needs
+        out += [n for n in implied_needs(self.data) if n not in out]
+        return out
 
     @property
     def nodes(self) -> int:
@@ -152,6 +176,9 @@ def load_scenario(path: str) -> Scenario:
     validate(path, data, lines)
     scenario = Scenario(path, data, lines)
     check_references(scenario)
+    from harness.scenario.strict import check_strict
+
+    check_strict(scenario)
     # Resolve fixtures now, so `harness validate` reports an unknown one.
     network_objects(scenario)
     for index, step in enumerate(data.get("steps", [])):
@@ -249,15 +276,106 @@ def check_clauses(scenario: Scenario) -> None:
     from harness.scenario.clauses import catalogue
 
     known = catalogue()
-    for i, clause in enumerate(scenario.covers):
+    named: list[tuple[str, Pointer]] = [
+        (clause, ("covers", i)) for i, clause in enumerate(scenario.covers)
+    ]
+    for check in checks(scenario):
+        named += [(clause, (*check.pointer, "proves", i)) for i, clause in enumerate(check.proves)]
+    for clause, pointer in named:
         if clause not in known:
             close = sorted(k for k in known if k.startswith(clause.rsplit("-", 1)[0]))[:8]
             raise ScenarioError(
                 scenario.path,
-                scenario.line("covers", i),
+                scenario.line(*pointer),
                 f"unknown clause {clause!r}: add it to harness/scenario/clauses.yaml "
                 f"or use a known one (e.g. {close or sorted(known)[:5]})",
             )
+
+
+@dataclass(frozen=True)
+class Check:
+    """One assertion of a scenario: an expectation, a ``cni`` step or an ``exec``
+    step. ``pointer`` is where it is in the file (its ``file:line``), ``kind``
+    the expectation's key, ``proves`` the clauses it proves when it passes."""
+
+    pointer: Pointer
+    kind: str
+    spec: dict[str, Any]
+    proves: tuple[str, ...]
+
+
+EXPECTATION_KINDS = (
+    "pod",
+    "ping",
+    "distinctAddresses",
+    "leaks",
+    "event",
+    "exec",
+    "deleteError",
+    "nodeFile",
+    "calls",
+)
+
+
+def expectation_kind(item: dict[str, Any]) -> str:
+    return next((k for k in EXPECTATION_KINDS if k in item), next(iter(item), "?"))
+
+
+def checks(scenario: Scenario) -> list[Check]:
+    """Every assertion in file order: top-level ``expect``, then each step's."""
+    return checks_of(scenario.data)
+
+
+def checks_of(data: dict[str, Any]) -> list[Check]:
+    out: list[Check] = []
+
+    def add(items: list[dict[str, Any]], *base: str | int) -> None:
+        for i, item in enumerate(items):
+            proves = list(item.get("proves") or [])
+            if "exec" in item:
+                proves += item["exec"].get("proves") or []
+            out.append(Check((*base, i), expectation_kind(item), item, tuple(proves)))
+
+    add(data.get("expect", []), "expect")
+    for s, step in enumerate(data.get("steps", [])):
+        if "expect" in step:
+            add(step["expect"], "steps", s, "expect")
+        for verb in ("cni", "exec"):
+            if isinstance(step.get(verb), dict):
+                spec = step[verb]
+                out.append(Check(("steps", s, verb), verb, spec, tuple(spec.get("proves") or [])))
+    return out
+
+
+def implied_needs(data: dict[str, Any]) -> list[str]:
+    """What the steps and checks of a scenario need from the backend, in order."""
+    from harness.scenario.needs import STEP_NEEDS
+
+    out: list[str] = []
+
+    def add(need: str) -> None:
+        if need not in out:
+            out.append(need)
+
+    if (data.get("cluster") or {}).get("devices"):
+        add("devices")
+    for step in data.get("steps", []):
+        for verb, spec in step.items():
+            if verb in STEP_NEEDS:
+                add(STEP_NEEDS[verb])
+            if isinstance(spec, dict) and SANDBOX_PLACEHOLDER.search(str(spec.get("path", ""))):
+                add("sandbox-id")
+    for check in checks_of(data):
+        spec = check.spec.get("exec") if check.kind == "exec" and "exec" in check.spec else None
+        if check.kind == "exec" and spec is None:
+            spec = check.spec
+        if spec is not None:
+            add("node-exec" if "node" in spec else "pod-exec")
+        if check.kind == "nodeFile":
+            add("node-files")
+            if SANDBOX_PLACEHOLDER.search(check.spec["nodeFile"]["path"]):
+                add("sandbox-id")
+    return out
 
 
 def _is_ip(text: str) -> bool:

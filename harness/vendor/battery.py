@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from harness.cniruntime.errors import CNIError
 from harness.vendor.checks import (
     BASE_CHECKS,
     NO_INTERFACE,
@@ -31,7 +32,6 @@ from harness.vendor.sandbox import (
     Unsupported,
     binary_problem,
 )
-from pymultus.cni.errors import CNIError
 
 DEFAULT_TIMEOUT = 20.0
 DELEGATE_CHECK = "delegate"

@@ -22,6 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.local import sh
+from harness.cniruntime.config import NetworkConfigList
+from harness.cniruntime.config import load_config as load_network_config
+from harness.cniruntime.errors import INCOMPATIBLE_VERSION, CNIError
+from harness.cniruntime.invoke import find_plugin
+from harness.cniruntime.request import CNIRequest
+from harness.cniruntime.version import at_least
 from harness.vendor.judge import (
     Snapshot,
     as_current,
@@ -35,11 +41,6 @@ from harness.vendor.judge import (
     version_problems,
 )
 from harness.vendor.sandbox import Container, Sandbox
-from pymultus.cni.conflist import NetworkConfigList, load_network_config
-from pymultus.cni.errors import INCOMPATIBLE_VERSION, CNIError
-from pymultus.cni.invoke import find_plugin
-from pymultus.cni.request import CNIRequest
-from pymultus.cni.version import at_least
 
 CONCURRENT_ADDS = 8
 LEAK_SETTLE_SECONDS = 1.0

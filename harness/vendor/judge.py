@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.cniruntime.errors import CNIError
+from harness.cniruntime.resultshape import is_legacy, result_shape_problems, view
 from harness.netstate import Interface, PodNetwork, Route
-from pymultus.cni.errors import CNIError
-from pymultus.cni.result import convert_result, is_legacy, validate_result
 
 # CNI SPEC.md Section 5 ("Error"): 1-7 and 11 are defined by the spec; 50 and 51
 # by v1.1.0 (STATUS); 100 and up are the plugin's own. The reference Go
@@ -88,19 +88,17 @@ def version_problems(output: dict[str, Any], wanted: Sequence[str]) -> list[str]
 
 
 def cni_error_problems(err: CNIError) -> list[str]:
-    """Problems with an error as pymultus.cni.invoke decoded it (no raw stdout at hand)."""
-    if "no CNI error result on stdout" in err.msg:
+    """Problems with an error as harness.cniruntime.invoke decoded it."""
+    if "without error JSON on stdout" in err.msg:
         return [f"the plugin failed without an error object on stdout: {err.msg}"]
     problem = error_code_problem(err.code)
     return [problem] if problem else []
 
 
 def as_current(result: dict[str, Any]) -> dict[str, Any]:
-    """A result in the 1.0.0 shape, so one comparison serves every version."""
-    version = result.get("cniVersion")
-    if version in ("1.0.0", "1.1.0"):
-        return result
-    return convert_result(result, "1.0.0")
+    """A read-only view of a result of any version in the rich (0.3.0+) shape,
+    so one comparison serves every version (the result itself is never converted)."""
+    return view(result)
 
 
 def result_problems(
@@ -112,7 +110,7 @@ def result_problems(
     of the request; interfaces in the container have ``sandbox`` = CNI_NETNS;
     ``ips[].interface`` is an index into ``interfaces``.
     """
-    problems = validate_result(result)
+    problems = result_shape_problems(result)
     if result.get("cniVersion") != cni_version:
         problems.append(
             f"cniVersion {result.get('cniVersion')!r} is not the request's {cni_version!r} "

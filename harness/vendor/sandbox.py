@@ -27,21 +27,14 @@ from typing import Any
 
 from harness.backends.local import sh
 from harness.backends.local.topology import NETNS_DIR, Topology
+from harness.cniruntime.config import NetworkConfigList, plugin_conf
+from harness.cniruntime.config import load_config as load_network_config
+from harness.cniruntime.errors import INVALID_CONFIG, CNIError
+from harness.cniruntime.invoke import Executor, exec_plugin, find_plugin
+from harness.cniruntime.ops import add_list, check_list, del_list, gc_list, status_list
+from harness.cniruntime.request import CNIRequest
 from harness.netstate import PodNetwork, parse_addresses, parse_routes
 from harness.vendor.judge import Snapshot, iptables_rules, nft_rules
-from pymultus.cni.conflist import (
-    NetworkConfigList,
-    add_list,
-    check_list,
-    del_list,
-    gc_list,
-    load_network_config,
-    plugin_conf,
-    status_list,
-)
-from pymultus.cni.errors import INVALID_CONFIG, CNIError
-from pymultus.cni.invoke import Executor, exec_plugin, find_plugin
-from pymultus.cni.request import CNIRequest
 
 NODE_BIN_DIR = "/opt/cni/bin"
 # Paths a node sees as its own: a binary there on the host is hidden inside it.
@@ -239,7 +232,7 @@ class Sandbox:
         return find_plugin(plugin_type, self.subject.cni_path)
 
     def executor(self, container: Container | None, netns: str | None = None) -> Executor:
-        """An Executor (pymultus.cni.invoke) that records every call."""
+        """An Executor (harness.cniruntime.invoke) that records every call."""
 
         def execute(
             plugin_type: str, command: str, conf: dict[str, Any], request: CNIRequest

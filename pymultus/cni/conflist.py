@@ -332,7 +332,11 @@ def _prev_for_list(
 def _aggregate(
     ncl: NetworkConfigList, command: str, failures: list[tuple[str, CNIError]]
 ) -> CNIError:
-    summary = "; ".join(f"{ptype}: {err.msg}" for ptype, err in failures)
+    # A plugin's own error already starts with its type (invoke names it): no doubling.
+    summary = "; ".join(
+        err.msg if err.msg.startswith(f"{ptype}: ") else f"{ptype}: {err.msg}"
+        for ptype, err in failures
+    )
     details = "; ".join(f"{ptype}: {err.details}" for ptype, err in failures if err.details)
     count = f"{len(failures)} of {len(ncl.plugins)} plugins" if len(ncl.plugins) > 1 else "plugin"
     return CNIError(

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from harness.backends.local.kubelet import runtime_config
-from pymultus.cni.conflist import add_list, del_list
-from pymultus.cni.errors import CNIError
+from harness.backends.local.podnetwork import runtime_config
+from harness.cniruntime.errors import CNIError
+from harness.cniruntime.ops import add_list, del_list
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network and mount namespaces)"),
@@ -55,7 +55,7 @@ def runtime_call(cluster: Any, command: str, namespace: str, name: str) -> dict[
     if command == "ADD":
         return add_list(ncl, request, runtime_config(pod), kubelet.executor())
     cached = kubelet.cache.load(sandbox.network, sandbox.container_id, "eth0")
-    del_list(ncl, request, runtime_config(pod), cached[1] if cached else None, kubelet.executor())
+    del_list(ncl, request, runtime_config(pod), cached, kubelet.executor())
     return None
 
 

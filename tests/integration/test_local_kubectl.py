@@ -128,7 +128,7 @@ def harness_exec(env: dict[str, str], pod: str, *argv: str) -> subprocess.Comple
 
 def test_kubectl_nad_pods_ping_and_delete(cluster: dict[str, str]) -> None:
     env = cluster
-    applied = kubectl(env, "apply", "--validate=false", "-f", "-", stdin=MANIFESTS)
+    applied = kubectl(env, "apply", "-f", "-", stdin=MANIFESTS)
     assert "networkattachmentdefinition.k8s.cni.cncf.io/macvlan-eth1 created" in applied
     pod_a = wait_running(env, "pod-a")
     pod_b = wait_running(env, "pod-b")
@@ -191,7 +191,7 @@ def test_unbound_pods_are_scheduled_and_listed(cluster: dict[str, str]) -> None:
         "spec: {containers: [{name: main, image: busybox}]}"
         for i in range(4)
     )
-    kubectl(env, "apply", "--validate=false", "-f", "-", stdin=pods)
+    kubectl(env, "apply", "-f", "-", stdin=pods)
     nodes = [str(wait_running(env, f"p{i}")["spec"]["nodeName"]) for i in range(4)]  # type: ignore[index]
     assert sorted(nodes) == ["node-1", "node-1", "node-2", "node-2"]
     table = kubectl(env, "get", "pods")

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from pymultus.cni.conflist import plugin_conf
-from pymultus.cni.errors import CNIError
+from harness.cniruntime.config import plugin_conf
+from harness.cniruntime.errors import CNIError
 
 pytestmark = [
     pytest.mark.root,
@@ -94,9 +94,9 @@ def call(cluster: Any, command: str, pod: dict[str, Any] | None, **conf_extra: A
         sandbox = kubelet.sandbox_for("default", pod["metadata"]["name"])
         request = kubelet.request(command, sandbox, pod)
         cached = kubelet.cache.load(ncl.name, sandbox.container_id, "eth0")
-        prev = cached[1] if cached else None
+        prev = cached
     else:
-        from pymultus.cni.request import CNIRequest
+        from harness.cniruntime.request import CNIRequest
 
         request = CNIRequest(command=command, path=("/opt/cni/bin",))
     conf = plugin_conf(ncl, ncl.plugins[0], {}, prev)

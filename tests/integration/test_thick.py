@@ -116,7 +116,8 @@ def test_metrics_count_the_calls(cluster: LocalCluster) -> None:
     status, text = thick.http_get(thick.socket_path(node), "/metrics")
     assert status == 200
     assert 'pymultus_cni_requests_total{command="ADD",result="success"} 1' in text
-    assert 'pymultus_cni_requests_total{command="DEL",result="success"} 1' in text
+    # DEL twice, as containerd does: StopPodSandbox, then RemovePodSandbox (CNI_NETNS="")
+    assert 'pymultus_cni_requests_total{command="DEL",result="success"} 2' in text
     assert 'pymultus_cache_lookups_total{kind="nad",outcome="hit"}' in text
 
 

@@ -90,6 +90,10 @@ class FakeCluster:
         self.calls.append(("leaks",))
         return self.leak_list
 
+    def leak_blind_spots(self) -> list[str]:
+        """What this fake's leak check cannot see (``blind=[...]``)."""
+        return list(self.behaviour.get("blind", []))
+
     def stop_api(self, scope: str = "all") -> None:
         self.api_up = False
         self.calls.append(("stop_api", scope))

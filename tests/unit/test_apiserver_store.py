@@ -11,16 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.backends.local.store import (
-    PODS,
-    APIError,
-    FieldSelector,
-    LabelSelector,
-    Store,
-    json_patch,
-    merge_patch,
-    strategic_merge_patch,
-)
+from harness.backends.local.apierrors import APIError
+from harness.backends.local.patches import json_patch, merge_patch, strategic_merge_patch
+from harness.backends.local.resources import PODS
+from harness.backends.local.selectors import FieldSelector, LabelSelector
+from harness.backends.local.store import Store
 
 
 def pod(name: str, node: str | None = "node-1", **meta: Any) -> dict[str, Any]:
@@ -228,6 +223,7 @@ def test_initial_state() -> None:
     store = Store()
     assert [n["metadata"]["name"] for n in store.list_objects("ns")] == [
         "default",
+        "kube-node-lease",
         "kube-public",
         "kube-system",
     ]

@@ -185,12 +185,12 @@ def test_pause_ends_watches_and_disconnects_are_noticed(server: APIServer) -> No
     sock = socket.create_connection((host, port), timeout=5)
     sock.sendall(f"GET {PODS}?watch=true HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     assert b"200 OK" in sock.recv(4096)
-    assert len(server._conns) == 1
+    assert len(server.listeners._conns) == 1
     sock.close()  # the client goes away: the handler notices without any event
     deadline = time.monotonic() + 3
-    while server._conns and time.monotonic() < deadline:
+    while server.listeners._conns and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert not server._conns
+    assert not server.listeners._conns
 
 
 def test_watch_as_table_for_kubectl(server: APIServer) -> None:

@@ -278,8 +278,20 @@ def test_cli_runs_a_scenario_unchanged_on_kind(
 
     run_ns = f"hx{os.getpid() % 100000:05d}s1-default"
     status = [
-        {"name": "kindnet", "interface": "eth0", "ips": ["10.244.1.5"], "default": True},
-        {"name": f"{run_ns}/macvlan-conf", "interface": "net1", "ips": ["192.168.1.200"]},
+        # the MACs of the recorded pod-ip-addr.json, as a meta-plugin reports them
+        {
+            "name": "kindnet",
+            "interface": "eth0",
+            "ips": ["10.244.1.5"],
+            "mac": "46:4e:39:6a:73:90",
+            "default": True,
+        },
+        {
+            "name": f"{run_ns}/macvlan-conf",
+            "interface": "net1",
+            "ips": ["192.168.1.200"],
+            "mac": "8a:67:58:d0:5c:b6",
+        },
     ]
     pod = {
         "metadata": {

@@ -347,6 +347,7 @@ def test_del_list_tries_every_plugin_and_aggregates() -> None:
     assert "2 of 3 plugins" in exc.value.msg
     assert "portmap: iptables locked" in exc.value.msg and "bridge: boom" in exc.value.msg
     assert "xtables" in exc.value.details
+    assert "portmap: portmap:" not in exc.value.msg  # the plugin's name once, not twice
 
 
 @pytest.mark.parametrize(("version", "sends_prev"), [("0.3.1", False), ("0.4.0", True)])

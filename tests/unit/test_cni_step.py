@@ -109,7 +109,7 @@ def test_describe_call_names_target_and_overrides() -> None:
         (
             {"error": {"contains": "net1"}},
             UID_ERROR,
-            ["error lacks 'net1': pod default/a has UID 1, asked for UID 2"],
+            ["the error lacks 'net1': pod default/a has UID 1, asked for UID 2"],
         ),
         ({"error": {"code": 3}}, OK, ["succeeded, expected a CNI error"]),
         (
@@ -151,21 +151,56 @@ ADD_RESULT = {
 @pytest.mark.parametrize(
     ("want", "actual", "expected"),
     [
-        ({"supportedVersions": ["1.1.0", "0.3.0"]}, VERSION_RESULT, []),
+        ({"supportedVersions": {"includes": ["1.1.0", "0.3.0"]}}, VERSION_RESULT, []),
         (
-            {"supportedVersions": ["0.2.0"]},
+            {"supportedVersions": ["1.1.0", "0.3.0"]},
             VERSION_RESULT,
-            ['.supportedVersions[0]: no item matches "0.2.0"'],
+            [".supportedVersions: 4 item(s), expected exactly 2 (use includes: for at least)"],
+        ),
+        (
+            {"supportedVersions": {"includes": ["0.2.0"]}},
+            VERSION_RESULT,
+            ['.supportedVersions: no item matches "0.2.0"'],
+        ),
+        (
+            {"supportedVersions": {"ordered": ["0.3.0", "0.4.0", "1.0.0", "1.1.0"]}},
+            VERSION_RESULT,
+            [],
+        ),
+        (
+            {"supportedVersions": {"ordered": ["0.4.0", "0.3.0", "1.0.0", "1.1.0"]}},
+            VERSION_RESULT,
+            [
+                '.supportedVersions[0]: is "0.3.0", expected "0.4.0"',
+                '.supportedVersions[1]: is "0.4.0", expected "0.3.0"',
+            ],
+        ),
+        ({"dns": {"absent": True}}, VERSION_RESULT, []),
+        ({"cniVersion": {"present": True}}, VERSION_RESULT, []),
+        (
+            {"cniVersion": {"absent": True}},
+            VERSION_RESULT,
+            ['.cniVersion: is "1.0.0", expected no such key'],
         ),
         ({"cniVersion": "0.4.0"}, VERSION_RESULT, ['.cniVersion: is "1.0.0", expected "0.4.0"']),
         ({"dns": {}}, VERSION_RESULT, [".dns: missing"]),
         ({"ips": [{"within": "10.244.0.0/16"}]}, ADD_RESULT, []),
         ({"ips": [{"exact": "10.244.1.7/24"}]}, ADD_RESULT, []),
         (
+            {"ips": {"includes": [{"within": "10.244.0.0/16"}, {"within": "10.244.0.0/16"}]}},
+            ADD_RESULT,
+            ['.ips: no item matches {"within": "10.244.0.0/16"}'],
+        ),
+        (
             {"ips": [{"within": "10.244.0.0/16"}, {"within": "10.244.0.0/16"}]},
             ADD_RESULT,
-            ['.ips[1]: no item matches {"within": "10.244.0.0/16"}'],
+            [
+                '.ips: no item matches {"within": "10.244.0.0/16"}',
+                ".ips: 1 item(s), expected exactly 2 (use includes: for at least)",
+            ],
         ),
+        # {} matches only an empty object: it is not a check that cannot fail.
+        ({"interfaces": [{}]}, ADD_RESULT, [".interfaces: no item matches {}"]),
         ({"interfaces": [{"name": "eth0"}]}, ADD_RESULT, []),
         (
             {"interfaces": {"name": "eth0"}},
@@ -312,16 +347,23 @@ def test_run_step_without_eventually_calls_once() -> None:
 # ------------------------------------------------------------ runner + loader
 HEAD = """\
 name: t
+class: spec
 covers: [cni-check]
 pods:
   - name: p
 """
 
 
-def run(tmp_path: Path, body: str, cluster: FakeCluster) -> ScenarioResult:
+ABLE = {"cni-runtime": lambda: None, "api-faults": lambda: None}
+
+
+def run(
+    tmp_path: Path, body: str, cluster: FakeCluster, probes: dict[str, Any] | None = None
+) -> ScenarioResult:
     path = tmp_path / "scenario.yaml"
     path.write_text(HEAD + textwrap.dedent(body))
-    return run_scenario(load_scenario(str(path)), lambda s: cast(Cluster, cluster))
+    able = ABLE if probes is None else probes
+    return run_scenario(load_scenario(str(path)), lambda s: cast(Cluster, cluster), able)
 
 
 def test_runner_cni_step_passes_and_fails_with_the_step_line(tmp_path: Path) -> None:
@@ -342,7 +384,7 @@ def test_runner_cni_step_passes_and_fails_with_the_step_line(tmp_path: Path) -> 
     )
     assert result.status == "failed"
     ((failure,),) = [result.failures]
-    assert failure.where.endswith("scenario.yaml:7")
+    assert failure.where.endswith("scenario.yaml:8")
     assert failure.message.startswith(
         "cni ADD on pod p (new sandbox, K8S_POD_UID=wrong): CNI error code 3"
     )
@@ -351,10 +393,20 @@ def test_runner_cni_step_passes_and_fails_with_the_step_line(tmp_path: Path) -> 
     )
 
 
-def test_runner_cni_step_skips_on_a_cluster_that_cannot_call(tmp_path: Path) -> None:
-    result = run(tmp_path, "steps:\n  - cni: {node: node-1, command: VERSION}\n", FakeCluster())
+def test_runner_cni_step_skips_before_start_where_the_harness_cannot_be_the_runtime(
+    tmp_path: Path,
+) -> None:
+    step = "steps:\n  - cni: {node: node-1, command: VERSION}\n"
+    result = run(tmp_path, step, FakeCluster(), probes={})
     assert result.status == "skipped"
-    assert "cni_call missing" in result.reason
+    assert result.reason == "needs cni-runtime, which this backend cannot provide"
+
+
+def test_runner_cni_step_on_a_cluster_that_cannot_call_is_an_error(tmp_path: Path) -> None:
+    # The probes said it could: a late Unsupported is an error, never a skip.
+    step = "steps:\n  - cni: {node: node-1, command: VERSION}\n"
+    result = run(tmp_path, step, FakeCluster())
+    assert result.status == "error" and "cni_call missing" in result.reason
 
 
 def test_runner_passes_api_fault_times(tmp_path: Path) -> None:

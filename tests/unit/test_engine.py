@@ -228,3 +228,13 @@ def test_a_bad_delegate_config_fails_before_any_state_is_written(tmp_path: Any) 
     assert "../../bin/sh" in err.value.msg
     assert executor.calls == []
     assert not cache_dir.exists()  # no cache directory, no cache file
+
+
+def test_host_link_hint_names_the_node_interface() -> None:
+    from pymultus.engine import host_link_hint
+
+    assert host_link_hint({"type": "macvlan", "master": "eth9"}) == " (master eth9)"
+    assert host_link_hint({"plugins": [{"type": "host-device", "device": "ens3"}]}) == (
+        " (device ens3)"
+    )
+    assert host_link_hint({"type": "bridge"}) == ""

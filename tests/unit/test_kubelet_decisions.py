@@ -15,7 +15,7 @@ from harness.backends.local.kubelet import (
     runtime_config,
 )
 from harness.backends.local.scheduler import LeastPods, pods_per_node
-from pymultus.cni.conflist import NetworkConfigList
+from harness.cniruntime.config import NetworkConfigList
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Scenario format v1: schema, file:line errors, references, clauses, needs."""
+"""Scenario loading (format v2): schema, file:line errors, references, clauses, needs."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 BASE = """\
 name: t
+class: spec
 covers: [cni-add]
 networks:
   - fixture: macvlan-conf
@@ -41,16 +42,16 @@ def test_every_shipped_scenario_loads() -> None:
     assert len(scenarios) >= 40
 
 
-def test_v0_file_is_valid_v1(tmp_path: Path) -> None:
+def test_minimal_file_loads(tmp_path: Path) -> None:
     scenario = load_scenario(write(tmp_path, BASE))
-    assert scenario.name == "t"
+    assert scenario.name == "t" and scenario.klass == "spec"
     assert scenario.needs == [] and scenario.xfail is None and not scenario.beyond_reference
 
 
-def test_v1_keys(tmp_path: Path) -> None:
-    text = BASE.replace(
+def test_v2_keys(tmp_path: Path) -> None:
+    text = BASE.replace("class: spec\n", "").replace(
         "covers: [cni-add]",
-        "format: 1\ncovers: [cni-add]\ntags: [beyond-reference]\nxfail: bug 12\n"
+        "format: 2\nclass: extension\ncovers: [cni-add]\nxfail: bug 12\n"
         "cluster: {nodes: 2, needs: [ipv6, eth1]}",
     )
     s = load_scenario(write(tmp_path, text))
@@ -60,14 +61,15 @@ def test_v1_keys(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "line", "message"),
     [
-        ("steps:\n  - delete: [nobody]\n", 9, "unknown pod 'nobody'"),
-        ("steps:\n  - frobnicate: true\n", 9, "frobnicate"),
-        ("expect:\n  - event: {pod: ghost, reason: X}\n", 9, "unknown pod 'ghost'"),
-        ("expect:\n  - exec: {pod: p}\n", 9, "'command' is a required property"),
-        ("steps:\n  - writeFile: {path: /etc/x, content: y, node: node-7}\n", 9, "node-7"),
-        ("steps:\n  - removeFile: {path: '/var/lib/cni/x/{sandbox:nope}'}\n", 9, "nope"),
-        ("steps:\n  - apiFault: {status: '418'}\n", 9, "apiFault"),
-        ("cluster: {needs: [quantum]}\n", 8, "quantum"),
+        ("steps:\n  - delete: [nobody]\n", 10, "unknown pod 'nobody'"),
+        ("steps:\n  - frobnicate: true\n", 10, "frobnicate"),
+        ("expect:\n  - event: {pod: ghost, reason: X}\n", 10, "unknown pod 'ghost'"),
+        ("expect:\n  - exec: {pod: p}\n", 10, "'command' is a required property"),
+        ("steps:\n  - writeFile: {path: /etc/x, content: y, node: node-7}\n", 10, "node-7"),
+        ("steps:\n  - removeFile: {path: '/var/lib/cni/x/{sandbox:nope}'}\n", 10, "nope"),
+        ("steps:\n  - apiFault: {status: '418'}\n", 10, "apiFault"),
+        ("cluster: {needs: [quantum]}\n", 9, "quantum"),
+        ("expect:\n  - {pod: p, proves: [npwg-99.9]}\n", 10, "npwg-99.9"),
     ],
 )
 def test_errors_name_file_and_line(tmp_path: Path, extra: str, line: int, message: str) -> None:
@@ -83,18 +85,18 @@ def test_unknown_clause_is_an_error_on_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, BASE.replace("covers: [cni-add]", "covers:\n  - cni-add\n  - npwg-99.9"))
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
-    assert info.value.line == 4 and "npwg-99.9" in str(info.value)
+    assert info.value.line == 5 and "npwg-99.9" in str(info.value)
 
 
 def test_unknown_fixture_names_the_line_and_the_available_ones(tmp_path: Path) -> None:
     path = write(tmp_path, BASE.replace("fixture: macvlan-conf", "fixture: nope"))
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)  # at load time, so `harness validate` reports it
-    assert info.value.line == 4 and "macvlan-conf" in str(info.value)
+    assert info.value.line == 5 and "macvlan-conf" in str(info.value)
     step = BASE + "steps:\n  - apply:\n      - fixture: nope2\n"
     with pytest.raises(ScenarioError) as info:
         load_scenario(write(tmp_path, step))
-    assert info.value.line == 10 and "nope2" in str(info.value)
+    assert info.value.line == 11 and "nope2" in str(info.value)
 
 
 def test_network_objects_resolve_fixtures_and_inline_configs(tmp_path: Path) -> None:

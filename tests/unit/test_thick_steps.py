@@ -17,6 +17,7 @@ from harness.scenario.loader import ScenarioError, load_scenario
 
 HEAD = """\
 name: t
+class: extension
 covers: [pymultus-hotplug]
 networks:
   - fixture: macvlan-conf
@@ -59,10 +60,17 @@ def run(
     path = tmp_path / "scenario.yaml"
     path.write_text(HEAD + textwrap.dedent(body))
     cluster = cluster or ThickFake()
-    # FakeCluster lacks the thick-mode methods on purpose (those steps skip).
+    # FakeCluster lacks the thick-mode methods on purpose; the probes claim them
+    # (as a backend with a wrong probe would), so a late Unsupported is seen.
     as_cluster = cast(Cluster, cluster)
-    result = run_scenario(load_scenario(str(path)), lambda s: as_cluster, {})
+    result = run_scenario(load_scenario(str(path)), lambda s: as_cluster, ABLE)
     return result, cluster
+
+
+ABLE: dict[str, Any] = {
+    need: (lambda: None)
+    for need in ("hotplug", "token-rotation", "installer", "node-files", "node-exec")
+}
 
 
 def picked(cluster: FakeCluster, *verbs: str) -> list[tuple[Any, ...]]:
@@ -93,7 +101,7 @@ def test_failed_hotplug_names_the_step_line_and_the_daemons_answer(tmp_path: Pat
     result, _ = run(tmp_path, "steps:\n  - hotplug: {pod: p, remove: net2}\n", cluster)
     assert result.status == "failed"
     (failure,) = result.failures
-    assert failure.where == f"{tmp_path / 'scenario.yaml'}:9"
+    assert failure.where == f"{tmp_path / 'scenario.yaml'}:10"
     assert failure.message == "hotplug into pod p: removing net2 failed"
     assert failure.details == answer
 
@@ -109,22 +117,37 @@ def test_failed_hotplug_names_the_step_line_and_the_daemons_answer(tmp_path: Pat
         ),
     ],
 )
-def test_steps_a_cluster_lacks_skip_with_the_reason(tmp_path: Path, step: str, reason: str) -> None:
+def test_steps_a_cluster_lacks_are_errors_not_skips(tmp_path: Path, step: str, reason: str) -> None:
     result, cluster = run(tmp_path, f"steps:\n  - {step}\n", FakeCluster())
-    assert (result.status, result.reason) == ("skipped", reason)
+    assert result.status == "error" and result.reason.startswith(reason)
+    assert "not known before the first step" in result.reason
     assert cluster.closed
 
 
-def test_unsupported_hotplug_skips_the_scenario(tmp_path: Path) -> None:
+def test_steps_a_backend_cannot_do_skip_before_the_first_step(tmp_path: Path) -> None:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(HEAD + "steps:\n  - hotplug: {pod: p, add: x}\n")
+    made: list[int] = []
+    result = run_scenario(
+        load_scenario(str(path)),
+        lambda s: cast(Cluster, made.append(1) or ThickFake()),
+        {"hotplug": lambda: "the run is in thin mode (--mode thick)"},
+    )
+    assert (result.status, result.reason, made) == (
+        "skipped",
+        "needs hotplug: the run is in thin mode (--mode thick)",
+        [],
+    )
+
+
+def test_unsupported_hotplug_mid_run_is_an_error(tmp_path: Path) -> None:
     class Thin(ThickFake):
         def hotplug(self, *args: Any, **kwargs: Any) -> tuple[bool, str]:
             raise Unsupported("hotplug: the meta-plugin runs in thin mode (no daemon)")
 
     result, _ = run(tmp_path, "steps:\n  - hotplug: {pod: p, add: x}\n", Thin())
-    assert (result.status, result.reason) == (
-        "skipped",
-        "hotplug: the meta-plugin runs in thin mode (no daemon)",
-    )
+    assert result.status == "error"
+    assert result.reason.startswith("hotplug: the meta-plugin runs in thin mode (no daemon)")
 
 
 def test_rotate_token_and_installer_steps(tmp_path: Path) -> None:
@@ -177,7 +200,7 @@ def test_node_file_expectation(tmp_path: Path, expectation: str, message: str | 
     else:
         assert result.status == "failed"
         assert [f.message for f in result.failures] == [message]
-        assert result.failures[0].where.endswith("scenario.yaml:9")
+        assert result.failures[0].where.endswith("scenario.yaml:10")
 
 
 def test_node_file_eventually_waits_for_the_installer(tmp_path: Path) -> None:

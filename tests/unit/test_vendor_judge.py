@@ -125,11 +125,11 @@ def _result(**over: Any) -> dict[str, Any]:
         ),
         (
             _result(ips=[{"address": "10.1.0.5/24", "interface": 3}]),
-            ["ips[0].interface 3 is out of range (the result has 1 interface)"],
+            ["ips[0].interface 3 is not an index into interfaces (it has 1)"],
         ),
         (
             _result(ips=[{"address": "10.1.0.5"}]),
-            ["ips[0].address '10.1.0.5' is not an IP address in CIDR notation"],
+            ["ips[0].address '10.1.0.5' has no prefix length"],
         ),
         (_result(interfaces=None, ips=[{"address": "10.1.0.5/24"}]) | {"interfaces": []}, []),
     ],

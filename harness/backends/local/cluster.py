@@ -31,7 +31,7 @@ import threading
 import time
 from typing import Any
 
-from harness.backends.local import sh
+from harness.backends.local import nodestatus, sh
 from harness.backends.local.apiserver import APIServer, make_self_signed_cert, server_tls_context
 from harness.backends.local.devices import DEVICE_INFO_DIR, POD_RESOURCES_SOCKET, DevicePlugin
 from harness.backends.local.kubelet import Kubelet
@@ -685,6 +685,10 @@ class LocalCluster:
         """What deleted pods left behind: namespaces, links, leases, caches."""
         found: list[str] = []
         infra = {self.topology.fabric_netns} | {n.netns for n in self.topology.nodes}
+        # A live pod's sandbox (e.g. a failing pod's retry in flight) is not a leak.
+        for kubelet in self.kubelets.values():
+            with kubelet.lock:
+                infra |= {s.netns for s in kubelet.sandboxes.values()}
         for name in sorted(os.listdir(NETNS_DIR)) if os.path.isdir(NETNS_DIR) else []:
             if name.startswith(self.cluster_id + "-") and name not in infra:
                 found.append(f"network namespace {name}")
@@ -734,30 +738,8 @@ def node_file_leaks(node: Node) -> list[str]:
 
 
 def node_object(node: Node) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": node.name, "labels": {"kubernetes.io/hostname": node.name}},
-        "spec": {"podCIDR": node.pod_cidr, "podCIDRs": [node.pod_cidr]},
-        "status": {
-            "addresses": [
-                {"type": "InternalIP", "address": node.ip},
-                {"type": "Hostname", "address": node.name},
-            ],
-            "conditions": [{"type": "Ready", "status": "True"}],
-            # kubectl's VERSION column and `describe node` read these.
-            "nodeInfo": {
-                "kubeletVersion": "v1.31.0-harness",
-                "containerRuntimeVersion": "harness-local://1",
-                "kernelVersion": os.uname().release,
-                "osImage": "simulated node (network + mount namespace)",
-                "operatingSystem": "linux",
-                "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(
-                    os.uname().machine, os.uname().machine
-                ),
-            },
-        },
-    }
+    """The Node the kubelet registers (complete: see :mod:`nodestatus`)."""
+    return nodestatus.node_object(node.name, node.ip, node.pod_cidr, cluster_id=node.netns)
 
 
 def object_path(obj: dict[str, Any]) -> str:

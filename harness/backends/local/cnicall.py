@@ -3,11 +3,13 @@
 The simulated kubelet only ever sends correct requests. Conformance needs the
 others too: CHECK of a running pod, DEL repeated after the kubelet's, VERSION,
 STATUS and GC, and ADD with a wrong pod UID. This module makes those calls
-through the kubelet's own code path (:meth:`Kubelet.request`,
-:meth:`Kubelet.network_config`, :meth:`Kubelet.executor`, its result cache and
-``pymultus.cni.conflist``), so the plugin sees exactly what the kubelet would
-send, plus the step's overrides. It never changes what the kubelet remembers:
-a call on a pod's sandbox leaves the kubelet's sandbox and result cache alone.
+through the kubelet's own runtime (:class:`~harness.backends.local.podnetwork.
+NodeRuntime`: its requests, config, executor and result cache, and
+:mod:`harness.cniruntime.ops`, never pymultus), so the plugin sees exactly what
+the kubelet would send, plus the step's overrides. The result is the
+meta-plugin's stdout as printed, never converted to another version. It never
+changes what the kubelet remembers: a call on a pod's sandbox leaves the
+kubelet's sandbox and result cache alone.
 """
 
 from __future__ import annotations
@@ -18,25 +20,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from harness.backends.local.kubelet import (
-    NODE_BIN_DIR,
-    POD_IFNAME,
-    Kubelet,
-    Sandbox,
-    runtime_config,
-)
+from harness.backends.local.kubelet import Kubelet, Sandbox
+from harness.backends.local.podnetwork import NODE_BIN_DIR, POD_IFNAME, runtime_config
 from harness.cluster import CNICall, CNICallOutcome, SandboxError
-from pymultus.cni.conflist import (
-    NetworkConfigList,
+from harness.cniruntime.config import NetworkConfigList
+from harness.cniruntime.errors import CNIError
+from harness.cniruntime.ops import (
     add_list,
     check_list,
     del_list,
     gc_list,
     status_list,
+    version_of,
+    version_request,
 )
-from pymultus.cni.errors import CNIError
-from pymultus.cni.request import CNIRequest
-from pymultus.cni.version import at_least
+from harness.cniruntime.request import CNIRequest
+from harness.cniruntime.version import at_least
 
 #: Commands that act on one attachment (a sandbox); the others concern the plugin.
 ATTACHMENT_COMMANDS = ("ADD", "DEL", "CHECK")
@@ -168,7 +167,7 @@ def make_call(
         ncl = kubelet.network_config()
         config = runtime_config(target.pod)
         cached = kubelet.cache.load(ncl.name, request.container_id, request.ifname)
-        prev = cached[1] if cached else None
+        prev = cached
         skipped = runtime_skip(call.command, ncl)
         if skipped:
             pass
@@ -214,7 +213,11 @@ def node_call(call: CNICall, kubelet: Kubelet, started: float) -> CNICallOutcome
     result: dict[str, Any] | None = None
     error: SandboxError | None = None
     skipped = ""
-    request = CNIRequest(command=call.command, path=(NODE_BIN_DIR,))
+    request = (
+        version_request()
+        if call.command == "VERSION"
+        else CNIRequest(command=call.command, path=(NODE_BIN_DIR,))
+    )
     try:
         ncl = kubelet.network_config()
         skipped = runtime_skip(call.command, ncl)
@@ -224,7 +227,7 @@ def node_call(call: CNICall, kubelet: Kubelet, started: float) -> CNICallOutcome
             # What the reference runtime library sends: only cniVersion on stdin.
             version = call.cni_version or ncl.cni_version
             plugin = str(ncl.plugins[0]["type"])
-            result = kubelet.executor()(plugin, "VERSION", {"cniVersion": version}, request)
+            result = version_of(plugin, version, kubelet.executor(), path=(NODE_BIN_DIR,))
         elif call.command == "STATUS":
             status_list(ncl, kubelet.executor(), path=(NODE_BIN_DIR,))
         else:  # GC: every attachment the node's runtime holds is valid

@@ -13,13 +13,15 @@ sandbox after an exponential back-off (1 s, 2 s, 4 s ... capped), as kubelet
 retries ``RunPodSandbox``; a pod deleted meanwhile is simply released. A
 failed DEL is reported (``FailedKillPod``) and retried a few times.
 
-Plugins run inside the node (its network and mount namespaces) through
-``pymultus.cni.invoke``, the project's one way to run a CNI plugin.
+What the runtime does for a sandbox's network (namespace, ADD, the two DELs
+of StopPodSandbox and RemovePodSandbox) is behind :class:`~harness.backends.
+local.podnetwork.PodNetwork`; the default is the harness's own runtime
+(:mod:`harness.cniruntime`, never pymultus), which runs the plugins inside the
+node (its network and mount namespaces).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import threading
@@ -31,18 +33,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.backends.local.devices import DevicePlugin
+from harness.backends.local.events import EventRecorder
+from harness.backends.local.nodelease import NodeHeartbeat
+from harness.backends.local.podnetwork import (
+    NODE_BIN_DIR,
+    NODE_CONF_DIR,
+    POD_IFNAME,
+    NodeRuntime,
+    PodNetwork,
+    SandboxCreationError,
+    SimulatedPodNetwork,
+    runtime_config,
+)
 from harness.backends.local.topology import NETNS_DIR, Node, Topology
+from harness.cniruntime.config import NetworkConfigList
+from harness.cniruntime.errors import RUNTIME_FAILURE, CNIError
+from harness.cniruntime.invoke import ProcessExecutor
+from harness.cniruntime.request import CNIRequest
 from harness.kubeapi import APIError, KubeHTTP, pod_path
-from pymultus.cni.conflist import NetworkConfigList, add_list, del_list, load_network_config
-from pymultus.cni.errors import CNIError
-from pymultus.cni.invoke import ProcessExecutor
-from pymultus.cni.request import CNIRequest, parse_config_bytes
-from pymultus.cni.resultcache import ResultCache
 
-CONF_EXTENSIONS = (".conf", ".conflist", ".json")
-NODE_BIN_DIR = "/opt/cni/bin"
-NODE_CONF_DIR = "/etc/cni/net.d"
-POD_IFNAME = "eth0"
+__all__ = ["NODE_BIN_DIR", "NODE_CONF_DIR", "POD_IFNAME", "runtime_config"]
 BACKOFF_INITIAL = 1.0  # seconds before the first retry of a failed sandbox
 BACKOFF_CAP = 30.0  # kubelet caps its back-off too (at 5 min; we keep tests short)
 DEL_ATTEMPTS = 3
@@ -87,6 +97,7 @@ class Kubelet:
         api: KubeHTTP,
         on_change: Callable[[], None],
         workers: int = 4,
+        network: PodNetwork | None = None,
     ) -> None:
         self.node = node
         self.topology = topology
@@ -100,14 +111,23 @@ class Kubelet:
         self.thread: threading.Thread | None = None
         self.inflight: set[str] = set()
         self.retries: dict[str, threading.Timer] = {}  # pod uid -> pending retry
-        self.cache = ResultCache(node.host_path("/var/lib/cni/results"))
+        # The harness as this node's CNI runtime (the cni step calls through it
+        # too); ``network`` is how sandboxes get their network: by default that
+        # runtime, a CRI-backed PodNetwork when a real runtime runs the node.
+        self.runtime = NodeRuntime(node)
+        self.cache = self.runtime.cache
+        self.wiretap_record = self.runtime.wiretap_record  # harness.wiretap.collect reads it
+        self.network: PodNetwork = network or SimulatedPodNetwork(self.runtime, topology)
         self.errors: list[str] = []  # unexpected failures of the kubelet itself
         # The last torn-down sandbox of each pod (namespace/name) with its pod
         # object, so the harness can repeat a DEL as a runtime may (cnicall.py).
         self.removed: dict[str, tuple[Sandbox, dict[str, Any]]] = {}
+        self.recorder = EventRecorder(api, "kubelet", node.name, on_error=self._fail)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        NodeHeartbeat(self.node.name, self.api, self.stopping).start()  # Lease + conditions
+        self.runtime.wrap()  # every CNI call on the node is recorded from now on
         self.thread = threading.Thread(
             target=self._watch_loop, name=f"kubelet-{self.node.name}", daemon=True
         )
@@ -170,7 +190,11 @@ class Kubelet:
                 if timer is not None:
                     timer.cancel()
                 action: Callable[[dict[str, Any]], None] = self._teardown
-            elif sandbox is None or (retry and sandbox.error is not None):
+            elif (sandbox is None and not retry) or (
+                retry and sandbox is not None and sandbox.error is not None
+            ):
+                # A retry only retries a failed sandbox: once the pod was torn
+                # down (sandbox forgotten) a late timer must not start it again.
                 action = self._setup
             else:
                 return
@@ -232,43 +256,14 @@ class Kubelet:
 
     # ---------------------------------------------------------------- CNI
     def executor(self) -> ProcessExecutor:
-        return ProcessExecutor(
-            [self.node.host_path(NODE_BIN_DIR)],
-            base_env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")},
-            argv_prefix=self.node.exec_prefix(),
-        )
+        return self.runtime.executor()
 
     def network_config(self) -> NetworkConfigList:
         """The first config in the node's conf dir, re-read for every pod."""
-        conf_dir = self.node.host_path(NODE_CONF_DIR)
-        names = sorted(n for n in os.listdir(conf_dir) if n.endswith(CONF_EXTENSIONS))
-        if not names:
-            raise CNIError(
-                7,
-                f"no network config found in {NODE_CONF_DIR} on {self.node.name}",
-                "cni plugin not initialized",
-            )
-        path = os.path.join(conf_dir, names[0])
-        with open(path, "rb") as f:
-            conf = parse_config_bytes(f.read(), what=f"{NODE_CONF_DIR}/{names[0]}")
-        return load_network_config(conf, f"{NODE_CONF_DIR}/{names[0]}")
+        return self.runtime.network_config()
 
     def request(self, command: str, sandbox: Sandbox, pod: dict[str, Any]) -> CNIRequest:
-        meta = pod["metadata"]
-        return CNIRequest(
-            command=command,
-            container_id=sandbox.container_id,
-            netns=sandbox.netns_path,
-            ifname=POD_IFNAME,
-            args=(
-                ("IgnoreUnknown", "1"),
-                ("K8S_POD_NAMESPACE", str(meta["namespace"])),
-                ("K8S_POD_NAME", str(meta["name"])),
-                ("K8S_POD_INFRA_CONTAINER_ID", sandbox.container_id),
-                ("K8S_POD_UID", str(meta["uid"])),
-            ),
-            path=(NODE_BIN_DIR,),
-        )
+        return self.runtime.request(command, sandbox, pod)
 
     def _setup(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
@@ -289,26 +284,7 @@ class Kubelet:
         try:
             if self.devices is not None:  # admission: devices before the sandbox
                 self.devices.allocate(pod)
-            self.topology.add_netns(sandbox.netns)
-            self._loopback_up(sandbox)
-        except Exception as exc:  # the runtime's own failure: report it and retry
-            error = CNIError(999, f"creating the sandbox network namespace: {exc}")
-            sandbox.error = error
-            sandbox.timings["add"] = time.monotonic() - started
-            self._event(
-                pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {error}"
-            )
-            with contextlib.suppress(Exception):
-                self.topology.remove_netns(sandbox.netns)
-            self._report_pending(pod, error)
-            self._schedule_retry(pod, sandbox.attempt)
-            return
-        request = self.request("ADD", sandbox, pod)
-        ncl: NetworkConfigList | None = None
-        try:
-            ncl = self.network_config()
-            sandbox.network = ncl.name
-            result = add_list(ncl, request, runtime_config(pod), self.executor())
+            result = self.network.run(sandbox, pod)
         except CNIError as exc:
             sandbox.error = exc
             sandbox.timings["add"] = time.monotonic() - started
@@ -317,18 +293,31 @@ class Kubelet:
                 "Warning",
                 "FailedCreatePodSandBox",
                 f"Failed to create pod sandbox: failed to setup network for sandbox "
-                f'"{sandbox.container_id[:12]}": plugin type="{plugin_type(ncl)}" '
+                f'"{sandbox.container_id[:12]}": plugin type="{self.network.plugin_type()}" '
                 f"failed (add): {exc}",
             )
-            self._cni_del(sandbox, pod, None)  # containerd tears a failed sandbox down
-            # Not the pod deletion's DEL: keep it apart so delete_pod reports only that.
-            sandbox.cleanup_error, sandbox.teardown_error = sandbox.teardown_error, None
-            self.topology.remove_netns(sandbox.netns)
+            if sandbox.cleanup_error is not None:
+                self._event(
+                    pod,
+                    "Warning",
+                    "FailedKillPod",
+                    f"error killing pod: failed to destroy network for sandbox "
+                    f'"{sandbox.container_id[:12]}": {sandbox.cleanup_error}',
+                )
             self._report_pending(pod, exc)
             self._schedule_retry(pod, sandbox.attempt)
             return
+        except (SandboxCreationError, Exception) as exc:  # the runtime's own failure
+            error = CNIError(RUNTIME_FAILURE, str(exc))
+            sandbox.error = error
+            sandbox.timings["add"] = time.monotonic() - started
+            self._event(
+                pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {error}"
+            )
+            self._report_pending(pod, error)
+            self._schedule_retry(pod, sandbox.attempt)
+            return
         sandbox.timings["add"] = time.monotonic() - started
-        self.cache.save(ncl.name, sandbox.container_id, POD_IFNAME, ncl.raw, result)
         sandbox.ready = True
         self._report_running(pod, result)
 
@@ -338,12 +327,10 @@ class Kubelet:
         with self.lock:
             sandbox = self.sandboxes.get(uid)
         if sandbox is not None and sandbox.ready:
+            self.recorder.killing(pod)
             started = time.monotonic()
-            cached = self.cache.load(sandbox.network, sandbox.container_id, POD_IFNAME)
-            prev = cached[1] if cached else None
-            self._cni_del(sandbox, pod, prev)
-            self.cache.remove(sandbox.network, sandbox.container_id, POD_IFNAME)
-            self.topology.remove_netns(sandbox.netns)
+            if self._cni_del(sandbox, pod, self.network.stop):
+                self._cni_del(sandbox, pod, self.network.remove)
             sandbox.timings["del"] = time.monotonic() - started
             sandbox.ready = False
         if self.devices is not None:
@@ -359,10 +346,11 @@ class Kubelet:
         self,
         sandbox: Sandbox,
         pod: dict[str, Any],
-        prev: dict[str, Any] | None,
+        step: Callable[[Sandbox, dict[str, Any]], None],
         attempts: int = DEL_ATTEMPTS,
-    ) -> None:
-        """DEL, retried as a kubelet retries StopPodSandbox, with an event per failure.
+    ) -> bool:
+        """One teardown step (stop: DEL with the netns; remove: DEL with
+        ``CNI_NETNS=""``), retried as a kubelet retries, an event per failure.
 
         Deviation: kubelet retries forever and the pod stays Terminating; we
         give up after ``attempts`` so a broken plugin cannot hang a test run,
@@ -370,16 +358,9 @@ class Kubelet:
         """
         for attempt in range(1, attempts + 1):
             try:
-                ncl = self.network_config()
-                del_list(
-                    ncl,
-                    self.request("DEL", sandbox, pod),
-                    runtime_config(pod),
-                    prev,
-                    self.executor(),
-                )
+                step(sandbox, pod)
                 sandbox.teardown_error = None
-                return
+                return True
             except CNIError as exc:
                 sandbox.teardown_error = exc
                 self._event(
@@ -387,15 +368,11 @@ class Kubelet:
                     "Warning",
                     "FailedKillPod",
                     f"error killing pod: failed to destroy network for sandbox "
-                    f'"{sandbox.container_id[:12]}" (attempt {attempt}/{attempts}): {exc}',
+                    f'"{sandbox.container_id[:12]}": {exc}',
                 )
                 if attempt < attempts:
                     time.sleep(backoff_delay(attempt, initial=0.2, cap=2.0))
-
-    def _loopback_up(self, sandbox: Sandbox) -> None:
-        from harness.backends.local import sh
-
-        sh.run(["ip", "-n", sandbox.netns, "link", "set", "lo", "up"])
+        return False
 
     # ------------------------------------------------------------- status
     def _report_running(self, pod: dict[str, Any], result: dict[str, Any]) -> None:
@@ -458,31 +435,7 @@ class Kubelet:
             self._fail(f"status: {exc}")
 
     def _event(self, pod: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        meta = pod["metadata"]
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "kind": "Pod",
-                "namespace": meta["namespace"],
-                "name": meta["name"],
-                "uid": meta["uid"],
-                "apiVersion": "v1",
-            },
-            "reason": reason,
-            "message": message,
-            "type": type_,
-            "source": {"component": "kubelet", "host": self.node.name},
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
-        try:
-            self.api.request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", event)
-        except Exception as exc:
-            self._fail(f"event: {exc}")
+        self.recorder.record(pod, type_, reason, message)  # correlated: count, not copies
 
     # -------------------------------------------------------------- query
     def sandbox_by_uid(self, uid: str) -> Sandbox | None:
@@ -497,22 +450,6 @@ class Kubelet:
 
     def netns_path(self, sandbox: Sandbox) -> str:
         return os.path.join(NETNS_DIR, sandbox.netns)
-
-
-def runtime_config(pod: dict[str, Any]) -> dict[str, Any]:
-    """Capability args containerd derives from the pod spec (portMappings)."""
-    mappings: list[dict[str, Any]] = []
-    for container in (pod.get("spec") or {}).get("containers") or []:
-        for port in container.get("ports") or []:
-            if port.get("hostPort"):
-                mappings.append(
-                    {
-                        "hostPort": int(port["hostPort"]),
-                        "containerPort": int(port["containerPort"]),
-                        "protocol": str(port.get("protocol", "TCP")).lower(),
-                    }
-                )
-    return {"portMappings": mappings} if mappings else {}
 
 
 def container_statuses(pod: dict[str, Any], running_since: str | None) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ directory, so :func:`destroy_run_dir` can remove it after a crash too.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import os
@@ -83,6 +84,10 @@ class State:
     mounts: list[str] = field(default_factory=list)  # unmount in reverse
     created_dirs: list[str] = field(default_factory=list)  # host dirs we had to create
     pids: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Keys of state.json this version does not know (set by load_state; not saved).
+        self.unknown: list[str] = []
 
 
 class Topology:
@@ -389,7 +394,13 @@ def load_state(run_dir: str) -> State | None:
             data: dict[str, Any] = json.load(f)
     except (OSError, ValueError):
         return None
-    return State(**data)
+    # Another harness version (a parallel run from another checkout) may record
+    # more fields: keep the ones this version knows instead of crashing its cleanup,
+    # and note the others (stale_run_dirs leaves such a run to its own version).
+    known = {f.name for f in dataclasses.fields(State)}
+    state = State(**{k: v for k, v in data.items() if k in known})
+    state.unknown = sorted(set(data) - known)
+    return state
 
 
 def destroy_run_dir(run_dir: str) -> None:
@@ -412,9 +423,32 @@ def stale_run_dirs(run_root: str = RUN_ROOT) -> list[str]:
         if not os.path.isdir(run_dir):
             continue  # e.g. the shared list of mount targets
         state = load_state(run_dir)
-        if state is None or not pid_alive(state.owner_pid):
+        if state is not None and state.unknown:
+            # Written by another version of the harness (fields this one does not
+            # know): only that version knows how to tear it all down, so leave it.
+            continue
+        if state is None:
+            # A run creates its directory, then writes state.json: a directory
+            # without one may be a concurrent run starting right now (parallel
+            # harness runs share this root), so only an old one is stale.
+            if _age(run_dir) > UNSTATED_GRACE:
+                out.append(run_dir)
+        elif not pid_alive(state.owner_pid):
             out.append(run_dir)
     return out
+
+
+#: Seconds a run directory may exist without state.json before it counts as stale.
+UNSTATED_GRACE = 60.0
+
+
+def _age(path: str) -> float:
+    import time
+
+    try:
+        return time.time() - os.stat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
 def pid_alive(pid: int) -> bool:

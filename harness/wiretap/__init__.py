@@ -1,0 +1,1 @@
+"""The CNI wiretap: every CNI call on a node, recorded by wrapping the binaries."""
