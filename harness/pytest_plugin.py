@@ -72,13 +72,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--mode",
-        default="thin",
+        default=None,
         choices=("thin", "thick"),
-        help="how the meta-plugin runs on nodes (default: thin)",
+        help="without --profile: pymultus-thin or pymultus-thick (default: thin)",
     )
+    group.addoption(
+        "--profile",
+        default=None,
+        help="meta-plugin profile: pymultus-thin, pymultus-thick, multus-thin, multus-thick",
+    )
+    group.addoption(
+        "--profile-file", default=None, help="a meta-plugin profile of your own (YAML/JSON)"
+    )
+    group.addoption("--daemon", default=None, help="a thick profile's daemon binary")
+    group.addoption("--shim", default=None, help="a thick profile's shim binary")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    check_profile_options(config)
     config.addinivalue_line(
         "markers", "cluster(nodes=1, meta_config=None): shape of the `cluster` fixture"
     )
@@ -112,14 +123,78 @@ def cannot_run(options: Options) -> None:
 
 
 def options_from(config: pytest.Config) -> Options:
+    """The run's options; a profile that cannot run is a usage error (pytest exits)."""
+    from harness.profiles import ProfileError, choose
+
+    mode = config.getoption("--mode")
+    try:
+        profile = choose(config.getoption("--profile"), config.getoption("--profile-file"), mode)
+    except ProfileError as exc:
+        raise pytest.UsageError(str(exc)) from None
     return Options(
         backend=config.getoption("--backend"),
         meta_plugin=config.getoption("--meta-plugin"),
         cni_bin_dir=config.getoption("--cni-bin-dir"),
-        mode=config.getoption("--mode"),
+        mode=profile.form,
         k8s_version=config.getoption("--k8s-version"),
         keep_cluster=config.getoption("--keep-cluster"),
+        profile=config.getoption("--profile"),
+        profile_file=config.getoption("--profile-file"),
+        daemon=config.getoption("--daemon"),
+        shim=config.getoption("--shim"),
     )
+
+
+def check_profile_options(config: pytest.Config) -> None:
+    """A profile that cannot run with the binaries given stops the session at once
+    (pytest's usage error), before any scenario runs; never a substitute."""
+    given = [
+        config.getoption(o, default=None)
+        for o in ("--profile", "--profile-file", "--daemon", "--shim", "--meta-plugin", "--mode")
+    ]
+    if not any(given) or config.getoption("--backend", default="local") != "local":
+        return
+    import sys
+
+    from harness.profiles import ProfileError, resolve_binaries
+
+    options = options_from(config)
+    profile = options.meta_profile()
+    pymultus = None
+    if profile.implementation == "pymultus" and profile.form == "thin" and not options.meta_plugin:
+        from harness.backends.local.cluster import default_meta_plugin
+
+        with contextlib.suppress(FileNotFoundError):
+            pymultus = default_meta_plugin()
+    try:
+        resolve_binaries(
+            profile, options.meta_plugin, options.daemon, options.shim, pymultus, sys.executable
+        )
+    except ProfileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def scenario_placeholders(config: pytest.Config) -> dict[str, str] | None:
+    """The run's profile's ``{{ name }}`` values (None: not decidable, loader defaults)."""
+    from harness.profiles import ProfileError
+
+    try:
+        return options_from(config).meta_profile().placeholders()
+    except (ProfileError, pytest.UsageError):
+        return None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say which meta-plugin profile and binaries this run uses."""
+    from harness.profiles import ProfileError
+
+    try:
+        from harness.commands.run import run_description
+
+        ran = run_description(options_from(config))
+    except (ProfileError, pytest.UsageError, FileNotFoundError) as exc:
+        return [f"harness: {exc}"]
+    return ["harness: " + ", ".join(f"{k}={v}" for k, v in ran.items())]
 
 
 # ------------------------------------------------------------ scenario files
@@ -134,7 +209,7 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[ScenarioItem]:
         try:
-            scenario = load_scenario(str(self.path))
+            scenario = load_scenario(str(self.path), scenario_placeholders(self.config))
         except ScenarioError as exc:
             yield ScenarioItem.from_parent(self, name=self.path.stem, error=exc)
             return
@@ -162,6 +237,8 @@ class ScenarioItem(pytest.Item):
         if self.error is not None:
             raise self.error
         options = options_from(self.config)
+        if options.backend == "local":
+            self.user_properties.append(("profile", options.meta_profile().name))
         cannot_run(options)
         self.result = run_scenario(
             self.scenario, lambda s: make_cluster(s, options), probes_for(options)

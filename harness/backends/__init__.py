@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from harness.cluster import Cluster
+from harness.profiles import Profile
 from harness.scenario.loader import Scenario
 from harness.scenario.needs import Probe
 
@@ -29,6 +30,19 @@ class Options:
     context: str | None = None
     report_dir: str = "reports"
     deploy: str | None = None
+    # The meta-plugin profile (harness.profiles): a built-in name or a file;
+    # neither: pymultus in ``mode``. ``daemon``/``shim``: a thick profile's binaries.
+    profile: str | None = None
+    profile_file: str | None = None
+    daemon: str | None = None
+    shim: str | None = None
+
+    def meta_profile(self) -> Profile:
+        """The profile this run names (ProfileError when it names none that exists)."""
+        from harness.profiles import choose
+
+        named = self.profile or self.profile_file
+        return choose(self.profile, self.profile_file, None if named else self.mode)
 
 
 def unavailable_reason(options: Options) -> str | None:
@@ -62,8 +76,10 @@ def make_cluster(scenario: Scenario, options: Options) -> Cluster:
         meta_plugin=options.meta_plugin,
         cni_bin_dir=options.cni_bin_dir,
         meta_config=scenario.meta_config,
-        mode=options.mode,
         devices=scenario.devices,
+        profile=options.meta_profile(),
+        daemon=options.daemon,
+        shim=options.shim,
     )
     return cluster.start()
 

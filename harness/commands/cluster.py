@@ -30,8 +30,9 @@ def register(sub: Any) -> None:
 
     up = csub.add_parser("up", help="start a cluster that stays up; prints export KUBECONFIG=...")
     up.add_argument("--nodes", type=int, default=2, help="number of nodes (default 2)")
-    up.add_argument("--meta-plugin", help="meta-plugin binary to install (default: pymultus)")
-    up.add_argument("--mode", default="thin", choices=("thin", "thick"))
+    from harness.commands.run import add_profile_arguments
+
+    add_profile_arguments(up)  # --profile/--profile-file/--meta-plugin/--daemon/--shim/--mode
     up.add_argument("--cni-bin-dir", default="/usr/lib/cni")
     up.set_defaults(func=cmd_up)
 
@@ -67,13 +68,24 @@ def cmd_up(args: argparse.Namespace) -> int:
         "harness.backends.local.owner",
         "--nodes",
         str(args.nodes),
-        "--mode",
-        args.mode,
         "--cni-bin-dir",
         args.cni_bin_dir,
     ]
-    if args.meta_plugin:
-        argv += ["--meta-plugin", os.path.abspath(args.meta_plugin)]
+    from harness.commands.run import profile_options
+    from harness.profiles import ProfileError
+
+    try:
+        chosen = profile_options(args)  # refused here, before an owner starts
+    except ProfileError as exc:
+        print(f"harness cluster up: {exc}", file=sys.stderr)
+        return 2
+    argv += ["--mode", chosen["mode"]]
+    for flag, key in (("--profile", "profile"), ("--profile-file", "profile_file")):
+        if chosen[key]:
+            argv += [flag, os.path.abspath(chosen[key]) if key == "profile_file" else chosen[key]]
+    for flag, key in (("--meta-plugin", "meta_plugin"), ("--daemon", "daemon"), ("--shim", "shim")):
+        if chosen[key]:
+            argv += [flag, os.path.abspath(chosen[key])]
     started = time.monotonic()
     # Its own session: the cluster outlives this command and the terminal.
     proc = subprocess.Popen(

@@ -37,15 +37,105 @@ def register(sub: Any) -> None:
     p.add_argument("paths", nargs="*", default=["scenarios"])
     p.add_argument("-k", help="only scenarios whose name, path or clauses contain this text")
     p.add_argument("--backend", default="local", choices=BACKENDS)
-    p.add_argument("--meta-plugin", help="meta-plugin binary under test (default: pymultus)")
+    add_profile_arguments(p)
     p.add_argument("--cni-bin-dir", default="/usr/lib/cni")
-    p.add_argument("--mode", default="thin", choices=("thin", "thick"))
     p.add_argument("--junit-xml", metavar="FILE", help="write JUnit XML")
     p.add_argument("--markdown", metavar="FILE", help="write a Markdown summary")
     p.add_argument("--html", metavar="FILE", help="write the HTML report with topologies")
     p.add_argument("--results-json", metavar="FILE", help="write results for `harness coverage`")
     add_cluster_arguments(p)
     p.set_defaults(func=run)
+
+
+def add_profile_arguments(p: Any) -> None:
+    """--profile/--profile-file and the binaries' paths (harness.profiles)."""
+    from harness.profiles import BUILTIN
+
+    p.add_argument(
+        "--profile",
+        help=f"meta-plugin profile: {', '.join(BUILTIN)} (default: pymultus in --mode)",
+    )
+    p.add_argument("--profile-file", metavar="FILE", help="a profile of your own (YAML/JSON)")
+    p.add_argument(
+        "--meta-plugin", help="the thin meta-plugin binary (default with pymultus: this pymultus)"
+    )
+    p.add_argument("--daemon", metavar="PATH", help="a thick profile's daemon binary")
+    p.add_argument("--shim", metavar="PATH", help="a thick profile's shim binary")
+    p.add_argument(
+        "--mode",
+        default=None,
+        choices=("thin", "thick"),
+        help="without a profile: pymultus-thin or pymultus-thick (default thin)",
+    )
+
+
+def profile_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Options' profile fields from the command line, checked before anything runs.
+
+    A profile that does not exist, a mode that contradicts it, or binaries it
+    cannot run raise ProfileError (the caller exits non-zero with it)."""
+    from harness.profiles import choose, resolve_binaries
+
+    profile = choose(args.profile, args.profile_file, args.mode)
+    if getattr(args, "backend", "local") == "local":
+        pymultus = None
+        if profile.implementation == "pymultus" and profile.form == "thin" and not args.meta_plugin:
+            from harness.backends.local.cluster import default_meta_plugin
+
+            try:
+                pymultus = default_meta_plugin()
+            except FileNotFoundError:
+                pymultus = None
+        resolve_binaries(
+            profile, args.meta_plugin, args.daemon, args.shim, pymultus, python=sys.executable
+        )
+    return {
+        "mode": profile.form,
+        "profile": None if args.profile_file else profile.name,
+        "profile_file": args.profile_file,
+        "meta_plugin": args.meta_plugin,
+        "daemon": args.daemon,
+        "shim": args.shim,
+    }
+
+
+def run_description(options: Options) -> dict[str, str]:
+    """What a run ran, for the results JSON, JUnit properties and the HTML header."""
+    out = {"backend": options.backend, "mode": options.mode}
+    if options.backend != "local":
+        out["metaPlugin"] = options.meta_plugin or "pymultus"
+        return out
+    import sys as _sys
+
+    from harness.profiles import resolve_binaries
+
+    profile = options.meta_profile()
+    out["profile"] = profile.name
+    if options.profile_file:
+        out["profileFile"] = os.path.abspath(options.profile_file)
+    pymultus = None
+    if profile.implementation == "pymultus" and profile.form == "thin" and not options.meta_plugin:
+        from harness.backends.local.cluster import default_meta_plugin
+
+        with _suppress_missing():
+            pymultus = default_meta_plugin()
+    binaries = resolve_binaries(
+        profile, options.meta_plugin, options.daemon, options.shim, pymultus, python=_sys.executable
+    )
+    if profile.form == "thick" and not binaries.shim:
+        binaries_doc = {**binaries.describe(), "shim": "pymultus.shim (harness launcher)"}
+    else:
+        binaries_doc = binaries.describe()
+    out.update(binaries_doc)
+    if "metaPlugin" not in out:
+        out["metaPlugin"] = out.get("shim", "")
+    return out
+
+
+def _suppress_missing() -> Any:
+    import contextlib
+
+    return contextlib.suppress(FileNotFoundError)
 
 
 def select(scenarios: Sequence[Scenario], expr: str | None) -> list[Scenario]:
@@ -120,14 +210,23 @@ def execute(
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.profiles import ProfileError
+
     errors: list[str] = []
-    scenarios = select(load_all(scenario_files(args.paths), errors), args.k)
+    try:
+        chosen = profile_options(args)
+    except ProfileError as exc:
+        print(f"harness run: {exc}", file=sys.stderr)
+        return 2
     options = Options(
         backend=args.backend,
-        meta_plugin=args.meta_plugin,
         cni_bin_dir=args.cni_bin_dir,
-        mode=args.mode,
+        **chosen,
         **cluster_options(args),
+    )
+    placeholders = options.meta_profile().placeholders() if args.backend == "local" else None
+    scenarios = select(
+        load_all(scenario_files(args.paths), errors, placeholders=placeholders), args.k
     )
     if getattr(args, "dry_run", False):
         return print_plan(options)
@@ -153,10 +252,11 @@ def write_reports(
 ) -> None:
     import json
 
+    ran = run_description(options)
     if args.junit_xml:
         from harness.report.junit import junit_xml
 
-        write(args.junit_xml, junit_xml(results))
+        write(args.junit_xml, junit_xml(results, run=ran))
     if args.markdown:
         from harness.report.markdown import markdown_summary
 
@@ -164,15 +264,11 @@ def write_reports(
     if args.html:
         from harness.report.html import html_report
 
-        write(args.html, html_report(results))
+        write(args.html, html_report(results, run=ran))
     if args.results_json:
         from harness.report.classes import profile_name
         from harness.report.results import results_document
 
-        meta = {
-            "backend": options.backend,
-            "metaPlugin": options.meta_plugin or "pymultus",
-            "mode": options.mode,
-            "profile": profile_name(options),
-        }
+        meta: dict[str, Any] = dict(ran)
+        meta.setdefault("profile", profile_name(options))
         write(args.results_json, json.dumps(results_document(results, meta), indent=1))

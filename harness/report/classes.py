@@ -32,6 +32,13 @@ def profile_name(options: Any) -> str:
     """The meta-plugin profile of a run: the options' own ``profile`` when the
     run has one (set by the profile-aware CLI), else derived from the mode for
     pymultus, or ``custom-<mode>`` for another ``--meta-plugin`` binary."""
+    resolve = getattr(options, "meta_profile", None)  # harness.backends.Options
+    named_or_local = getattr(options, "profile", None) or getattr(options, "profile_file", None)
+    if callable(resolve) and (named_or_local or getattr(options, "backend", "") == "local"):
+        try:
+            return str(resolve().name)  # a --profile-file's own name too
+        except ValueError:  # ProfileError: reported where the run starts
+            pass
     named = getattr(options, "profile", None)
     if named:
         return str(getattr(named, "name", named))

@@ -183,7 +183,13 @@ def timings_table(timings: list[tuple[str, float]]) -> str:
     return f'<table class="t">{rows}</table>'
 
 
-def html_report(results: Sequence[ScenarioResult], title: str = "harness run") -> str:
+def html_report(
+    results: Sequence[ScenarioResult],
+    title: str = "harness run",
+    run: dict[str, str] | None = None,
+) -> str:
+    """``run``: what was run (profile, binaries, backend), shown under the title."""
+    ran = "".join(f"<li><b>{_e(k)}</b>: <code>{_e(v)}</code></li>" for k, v in (run or {}).items())
     counts = {s: sum(1 for r in results if r.status == s) for s in COLOURS}
     summary = "".join(
         f'<span style="color:{COLOURS[s]}">{n} {s}</span>' for s, n in counts.items() if n
@@ -240,6 +246,8 @@ def html_report(results: Sequence[ScenarioResult], title: str = "harness run") -
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>{_e(title)}</title><style>{CSS}{CALLS_CSS}</style></head><body>"
-        f"<h1>{_e(title)}</h1><p class='summary'>{summary} in {total:.1f} s</p>"
+        f"<h1>{_e(title)}</h1>"
+        + (f"<ul class='run'>{ran}</ul>" if ran else "")
+        + f"<p class='summary'>{summary} in {total:.1f} s</p>"
         f"{per_class}{index(ordered)}" + "\n".join(cards) + "</body></html>\n"
     )

@@ -9,7 +9,10 @@ from collections.abc import Sequence
 from harness.runner import ScenarioResult
 
 
-def junit_xml(results: Sequence[ScenarioResult], suite: str = "harness") -> str:
+def junit_xml(
+    results: Sequence[ScenarioResult], suite: str = "harness", run: dict[str, str] | None = None
+) -> str:
+    """``run``: what was run (profile, binaries, backend), as the suite's properties."""
     failures = sum(1 for r in results if r.status == "failed")
     errors = sum(1 for r in results if r.status == "error")
     skipped = sum(1 for r in results if r.status in ("skipped", "xfailed"))
@@ -22,6 +25,10 @@ def junit_xml(results: Sequence[ScenarioResult], suite: str = "harness") -> str:
         skipped=str(skipped),
         time=f"{sum(r.seconds for r in results):.3f}",
     )
+    if run:
+        suite_props = ET.SubElement(root, "properties")
+        for key, value in run.items():
+            ET.SubElement(suite_props, "property", name=key, value=str(value))
     for r in results:
         case = ET.SubElement(
             root,

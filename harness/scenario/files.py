@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from harness.scenario.loader import Scenario, ScenarioError, load_scenario
 
@@ -22,12 +22,16 @@ def scenario_files(paths: Sequence[str]) -> list[str]:
     return sorted(files)
 
 
-def load_all(files: Sequence[str], errors: list[str]) -> list[Scenario]:
-    """Load every file; invalid ones are reported in ``errors`` (file:line: message)."""
+def load_all(
+    files: Sequence[str], errors: list[str], placeholders: Mapping[str, str] | None = None
+) -> list[Scenario]:
+    """Load every file; invalid ones are reported in ``errors`` (file:line: message).
+
+    ``placeholders``: the run's profile's ``{{ name }}`` values."""
     scenarios = []
     for path in files:
         try:
-            scenarios.append(load_scenario(path))
+            scenarios.append(load_scenario(path, placeholders))
         except ScenarioError as exc:
             errors.append(str(exc))
     return scenarios

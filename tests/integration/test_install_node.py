@@ -63,8 +63,8 @@ def installer(cluster: LocalCluster, tmp_path: Any) -> Iterator[Installer]:
         InstallOptions(cni_dir="/var/lib/cni/pymultus"),
         conf_dir,
         token_file=str(token),
-        ca_file=str(tmp_path / "no-ca"),
-        server=cluster.server,
+        ca_file=cluster.ca_file,
+        server=cluster.node_server,
     )
     yield inst
     inst.remove_config()
@@ -134,7 +134,7 @@ def test_installer_removed_leaves_no_config(cluster: LocalCluster, installer: In
     argv = [
         "--cni-conf-dir", installer.conf_dir, "--host-conf-dir", "/etc/cni/net.d",
         "--skip-binaries", "--interval", "0.05", "--token-file", installer.token_file,
-        "--server", cluster.server,
+        "--server", cluster.node_server, "--ca-file", cluster.ca_file,
     ]  # fmt: skip
     thread = threading.Thread(target=main, args=(argv, stop))
     thread.start()

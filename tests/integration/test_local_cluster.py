@@ -129,7 +129,7 @@ def test_deleting_a_pod_whose_sandbox_keeps_failing(cluster: LocalCluster) -> No
 
 def test_stop_api_for_nodes_only(cluster: LocalCluster) -> None:
     node = cluster.topology.nodes[0]
-    port = int(cluster.server.rsplit(":", 1)[1])
+    port = int(cluster.node_server.rsplit(":", 1)[1])
     probe = (
         "import socket,sys\n"
         "try:\n"
@@ -165,7 +165,8 @@ def test_thick_mode_hook_is_called(
 
     class FakeThick:
         @staticmethod
-        def install(c: LocalCluster, node: object) -> None:
+        def install(c: LocalCluster, node: object, conf: dict[str, object]) -> None:
+            assert conf["cniDir"] == "/var/lib/cni/pymultus"  # what the daemon is given
             calls.append(("install", node.name))  # type: ignore[attr-defined]
 
         @staticmethod

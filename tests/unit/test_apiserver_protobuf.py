@@ -107,6 +107,18 @@ def test_event_is_decoded_whole() -> None:
     }
 
 
+def test_unset_times_decode_to_null_as_the_real_server_does() -> None:
+    # Go marshals a zero metav1.Time/MicroTime as an empty message; Unmarshal
+    # gives the zero time back, which the API server writes as JSON null.
+    # client-go's event recorder leaves eventTime unset.
+    raw = field(2, field(1, "Pod") + field(3, "p")) + field(10, b"") + field(6, b"")
+    event = protobuf.decode_body(unknown("v1", "Event", raw))
+    assert event["eventTime"] is None
+    assert event["firstTimestamp"] is None
+    # The epoch itself is a real instant (seconds=0 present), not unset.
+    assert protobuf.decode_time(time_(0, 1000)) == "1970-01-01T00:00:00.000001Z"
+
+
 def test_other_kinds_decode_metadata_only() -> None:
     raw = field(1, object_meta(name="p", resourceVersion="7", labels={"x": "y"}, finalizers=["f"]))
     raw += field(2, b"\x0a\x00") + field(3, b"\x0a\x07Running")  # spec, status: not decoded

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import threading
@@ -13,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from harness.backends.local.apiserver import APIServer, make_self_signed_cert, server_tls_context
+from harness.backends.local.apiserver import APIServer, server_tls_context
+from harness.backends.local.pki import make_cluster_pki
 from pymultus.cni.errors import (
     DECODE_FAILURE,
     INVALID_CONFIG,
@@ -265,13 +265,11 @@ def test_unreachable_with_no_retries_fails_fast(server: APIServer, token_file: P
 
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[APIServer, str]]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = make_self_signed_cert(str(tmp_path))
+    pki = make_cluster_pki(str(tmp_path))
     srv = APIServer(token="tok")
-    srv.listen(tls=server_tls_context(cert, key))
+    srv.listen(tls=server_tls_context(pki.server_cert, pki.server_key))
     try:
-        yield srv, cert
+        yield srv, pki.ca_cert
     finally:
         srv.stop()
 

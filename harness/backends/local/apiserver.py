@@ -33,7 +33,6 @@ from typing import Any
 from harness.backends.local.exchange import Handler, RequestRecord
 from harness.backends.local.listeners import (
     ListenerSet,
-    make_self_signed_cert,
     server_tls_context,
 )
 from harness.backends.local.routes import Routes, default_routes
@@ -45,7 +44,6 @@ __all__ = [
     "APIServer",
     "RequestRecord",
     "human_duration",
-    "make_self_signed_cert",
     "server_tls_context",
 ]
 
@@ -192,9 +190,9 @@ class APIServer:
     ) -> str:
         """A kubeconfig (YAML text) for a listener: for kubectl and pymultus.
 
-        For a TLS listener, ``ca_file`` (the certificate of
-        :func:`make_self_signed_cert`) is embedded; without it the kubeconfig
-        skips verification.
+        For a TLS listener, ``ca_file`` (the cluster CA of
+        :func:`harness.backends.local.pki.make_cluster_pki`) is embedded;
+        without it the kubeconfig skips verification.
         """
         token = self._token
         user = f"    token: {json.dumps(token)}\n" if token else ""

@@ -5,15 +5,22 @@ Composition only: :mod:`topology` makes the nodes, :mod:`apiserver` serves
 the API (on the root loopback for the harness and kubectl, and on each
 node's own loopback for the plugins running there), one :mod:`kubelet` per
 node calls CNI. The meta-plugin under test is installed like a real node
-would have it: a binary in ``/opt/cni/bin`` and ``00-<name>.conf`` first in
+would have it, as its profile (:mod:`harness.profiles`) says: a binary in
+``/opt/cni/bin`` and its config file (``00-<name>.conf``) first in
 ``/etc/cni/net.d``, wrapping the node's default network
-(``10-kindnet.conflist``, ptp + host-local, one pod CIDR per node).
+(``10-kindnet.conflist``, ptp + host-local, one pod CIDR per node); in thick
+form its daemon and shim (:mod:`harness.backends.local.thick`).
 
-The API server has three kinds of listeners: plain http on the root loopback
-for the harness itself, https on the root loopback for kubectl (kubectl only
-sends a bearer token over TLS; the kubeconfig in the run dir carries the CA),
-and http on each node's loopback (same port) for the plugins on the node. A
-scheduler binds unbound pods (``pods/binding``), like kube-scheduler.
+The API server has two kinds of listeners. https with a per-cluster CA
+(:mod:`harness.backends.local.pki`) on the root loopback for kubectl and on
+each node's loopback (the same port, so one URL serves both) for everything
+on the node: client-go never sends a bearer token over plain http, so a
+node sees the API as on kind; node kubeconfigs carry the CA, and the thick
+daemon's in-cluster view (``KUBERNETES_SERVICE_HOST``/``PORT``, the
+service-account token and ``ca.crt``) points there too. Plain http on the
+root loopback only, for the harness's own client: no node can reach it (a
+node's loopback is its own). A scheduler binds unbound pods
+(``pods/binding``), like kube-scheduler.
 """
 
 from __future__ import annotations
@@ -32,9 +39,10 @@ import time
 from typing import Any
 
 from harness.backends.local import nodestatus, sh
-from harness.backends.local.apiserver import APIServer, make_self_signed_cert, server_tls_context
+from harness.backends.local.apiserver import APIServer, server_tls_context
 from harness.backends.local.devices import DEVICE_INFO_DIR, POD_RESOURCES_SOCKET, DevicePlugin
 from harness.backends.local.kubelet import Kubelet
+from harness.backends.local.pki import make_cluster_pki
 from harness.backends.local.runs import INFO_FILE, SANDBOXES_FILE
 from harness.backends.local.scheduler import Scheduler
 from harness.backends.local.topology import (
@@ -49,10 +57,10 @@ from harness.backends.local.topology import (
 from harness.cluster import CNICall, CNICallOutcome, PodOutcome, SandboxError, Unsupported
 from harness.kubeapi import KubeHTTP, pod_path
 from harness.netstate import PodNetwork, parse_addresses, parse_routes, ping_argv
+from harness.profiles import SERVICE_ACCOUNT_DIR, Profile, choose, resolve_binaries
 
 DEFAULT_CNI_BIN_DIR = "/usr/lib/cni"
 DEFAULT_NETWORK_NAME = "kindnet"
-KUBECONFIG_IN_NODE = "/etc/cni/net.d/{name}.d/{name}.kubeconfig"
 NAD_API = "/apis/k8s.cni.cncf.io/v1"
 MODES = ("thin", "thick")
 
@@ -107,24 +115,48 @@ class LocalCluster:
         run_root: str = RUN_ROOT,
         kubelet_workers: int = 4,
         devices: dict[str, int] | None = None,
+        profile: Profile | None = None,
+        daemon: str | None = None,
+        shim: str | None = None,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-        self.mode = mode
+        """``profile`` says how the meta-plugin runs (default: pymultus in ``mode``);
+        ``meta_plugin``/``daemon``/``shim`` are its binaries. What the profile
+        cannot run with them raises :class:`harness.profiles.ProfileError`."""
+        if profile is None:
+            if mode not in MODES:
+                raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+            profile = choose(mode=mode)
+        self.profile = profile
+        needs_default = profile.implementation == "pymultus" and profile.form == "thin"
+        self.binaries = resolve_binaries(
+            profile,
+            meta_plugin,
+            daemon,
+            shim,
+            pymultus_executable=default_meta_plugin()
+            if needs_default and not meta_plugin
+            else None,
+            python=sys.executable,
+        )
+        self.mode = profile.form
         self.devices = dict(devices or {})  # extended resource -> devices per node
         self.device_plugins: list[DevicePlugin] = []
         self.run_root = run_root
         self.kubelet_workers = kubelet_workers
-        self.meta_plugin = meta_plugin or default_meta_plugin()
-        self.meta_name = os.path.basename(self.meta_plugin)
+        # What the runtime executes: the thin binary, or (thick) the shim.
+        self.meta_plugin = self.binaries.meta_plugin or self.binaries.shim
+        self.meta_name = profile.cni_type.removesuffix("-shim")
         self.cluster_id = "hx" + secrets.token_hex(3)
         self.name = f"local-{self.cluster_id}"
         self.topology = Topology(
             self.cluster_id,
             nodes,
             [cni_bin_dir],
-            extra_binaries={self.meta_name: self.meta_plugin},
+            extra_binaries=(
+                {profile.binary_name: self.binaries.meta_plugin} if profile.form == "thin" else {}
+            ),
             run_root=run_root,
+            extra_mounts=profile.node_mounts,
         )
         self.meta_config = meta_config or {}
         self.token = secrets.token_urlsafe(24)
@@ -134,6 +166,7 @@ class LocalCluster:
         self.scheduler: Scheduler | None = None
         self.server = ""  # http, root loopback: the harness's own client
         self.secure_server = ""  # https, root loopback: kubectl
+        self.node_server = ""  # https, each node's loopback: plugins and daemons
         self.ca_file = ""
         self.api: KubeHTTP | None = None
         self.errors: list[str] = []  # failures of the machinery (scheduler ...)
@@ -149,13 +182,17 @@ class LocalCluster:
         self.topology.create()
         try:
             host, port = self.api_server.listen("127.0.0.1", 0)
-            for node in self.topology.nodes:
-                self.api_server.listen("127.0.0.1", port, netns=f"{NETNS_DIR}/{node.netns}")
             self.server = f"http://{host}:{port}"
-            self.ca_file, key_file = make_self_signed_cert(self.topology.run_dir)
-            tls = server_tls_context(self.ca_file, key_file)
+            pki = make_cluster_pki(self.topology.run_dir, cluster_name=self.name)
+            self.ca_file = pki.ca_cert
+            tls = server_tls_context(pki.server_cert, pki.server_key)
             secure_host, secure_port = self.api_server.listen("127.0.0.1", 0, tls=tls)
+            for node in self.topology.nodes:
+                self.api_server.listen(
+                    "127.0.0.1", secure_port, netns=f"{NETNS_DIR}/{node.netns}", tls=tls
+                )
             self.secure_server = f"https://{secure_host}:{secure_port}"
+            self.node_server = self.secure_server  # the same address inside every node
             self.api_server.start()
             self.api = KubeHTTP(self.server, self.token)
             self.write_kubeconfig(self.kubeconfig, secure=True)
@@ -226,9 +263,11 @@ class LocalCluster:
         """The kubeconfig for kubectl (https with the cluster's CA)."""
         return os.path.join(self.topology.run_dir, "kubeconfig")
 
-    def kubeconfig_text(self, secure: bool = False, token_file: str = "") -> str:
-        """A kubeconfig for this cluster: ``secure`` for kubectl, else plain http;
-        with ``token_file`` the token is read from that file at each request."""
+    def kubeconfig_text(self, secure: bool = True, token_file: str = "") -> str:
+        """A kubeconfig for this cluster: https with the CA (kubectl and the nodes;
+        the same URL works in both), or ``secure=False`` the harness's plain-http
+        root listener; with ``token_file`` the token is read from that file at
+        each request."""
         cluster: dict[str, Any] = {"server": self.secure_server if secure else self.server}
         if secure:
             with open(self.ca_file, "rb") as f:
@@ -254,7 +293,7 @@ class LocalCluster:
             indent=2,
         )
 
-    def write_kubeconfig(self, path: str, secure: bool = False, token_file: str = "") -> None:
+    def write_kubeconfig(self, path: str, secure: bool = True, token_file: str = "") -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -267,6 +306,8 @@ class LocalCluster:
             "name": self.name,
             "ownerPid": os.getpid(),
             "mode": self.mode,
+            "profile": self.profile.name,
+            "binaries": self.binaries.describe(),
             "metaPlugin": self.meta_plugin,
             "nodes": [
                 {"name": n.name, "netns": n.netns, "ip": n.ip, "podCIDR": n.pod_cidr}
@@ -274,6 +315,7 @@ class LocalCluster:
             ],
             "server": self.server,
             "secureServer": self.secure_server,
+            "nodeServer": self.node_server,
             "token": self.token,
             "kubeconfig": self.kubeconfig,
         }
@@ -311,37 +353,63 @@ class LocalCluster:
             with contextlib.suppress(OSError):
                 write_private_text(os.path.join(self.run_dir, SANDBOXES_FILE), text)
 
+    def meta_conf(self) -> dict[str, Any]:
+        """The meta-plugin's node config in thin form (thick: what its daemon is given)."""
+        profile = self.profile
+        conf: dict[str, Any] = {
+            "cniVersion": "1.0.0",
+            "name": f"{self.meta_name}-cni-network",
+            "type": profile.cni_type,
+        }
+        if profile.kubeconfig:
+            conf["kubeconfig"] = profile.kubeconfig
+        conf.update(
+            {
+                "clusterNetwork": f"/etc/cni/net.d/10-{DEFAULT_NETWORK_NAME}.conflist",
+                "confDir": profile.conf_dir,
+                "cniDir": profile.cache_dir,
+                "binDir": "/opt/cni/bin",
+                **self.meta_config,
+            }
+        )
+        return conf
+
     def install_node(self, node: Node) -> None:
         """Put the default network and the meta-plugin's config on a node."""
         conf_dir = node.host_path("/etc/cni/net.d")
         with open(os.path.join(conf_dir, f"10-{DEFAULT_NETWORK_NAME}.conflist"), "w") as f:
             json.dump(default_network_conf(node), f, indent=2)
-        kubeconfig = KUBECONFIG_IN_NODE.format(name=self.meta_name)
-        os.makedirs(os.path.dirname(self._token_file(node)), mode=0o700, exist_ok=True)
-        write_private_text(self._token_file(node), self.token + "\n")
-        # Thick: the daemon reads its token from the service-account token file at
-        # each request, as it does in its pod (a projected token), so a rotation
-        # needs no restart. Thin: the token is inline, as pymultus-install writes it.
-        token_file = self._token_file(node) if self.mode == "thick" else ""
-        self.write_kubeconfig(node.host_path(kubeconfig), token_file=token_file)
-        conf = {
-            "cniVersion": "1.0.0",
-            "name": f"{self.meta_name}-cni-network",
-            "type": self.meta_name,
-            "kubeconfig": kubeconfig,
-            "clusterNetwork": f"/etc/cni/net.d/10-{DEFAULT_NETWORK_NAME}.conflist",
-            "confDir": "/etc/cni/multus/net.d",
-            "cniDir": f"/var/lib/cni/{self.meta_name}",
-            "binDir": "/opt/cni/bin",
-            **self.meta_config,
-        }
-        with open(os.path.join(conf_dir, f"00-{self.meta_name}.conf"), "w") as f:
-            json.dump(conf, f, indent=2)
+        self.write_service_account(node)
+        if self.profile.kubeconfig:
+            # Thick pymultus: the daemon reads its token from the service-account
+            # token file at each request, as it does in its pod (a projected
+            # token), so a rotation needs no restart. Thin: the token is inline,
+            # as pymultus-install and Multus's thin entrypoint write it.
+            token_file = self._token_file(node) if self.profile.kubeconfig_token_file else ""
+            self.write_kubeconfig(node.host_path(self.profile.kubeconfig), token_file=token_file)
+        conf = self.meta_conf()
         if self.mode == "thick":
-            # The thick-mode daemon's installer (its own module) replaces the
-            # thin config with the shim's and starts the node's daemon.
-            thick_module().install(self, node)
+            # The thick-mode installer (its own module) writes the daemon's config
+            # and the shim's (or lets the daemon write it) and starts the daemon.
+            thick_module().install(self, node, conf)
+        else:
+            with open(os.path.join(conf_dir, self.profile.conf_file), "w") as f:
+                json.dump(conf, f, indent=2)
         self._installed.append(node)
+
+    def write_service_account(self, node: Node) -> None:
+        """The DaemonSet pod's service-account files: token, the cluster CA, namespace.
+
+        In the node's run directory (the same path inside the node and out),
+        mounted in the node at /var/run/secrets/kubernetes.io/serviceaccount,
+        where client-go's in-cluster config reads them."""
+        directory = os.path.dirname(self._token_file(node))
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        write_private_text(self._token_file(node), self.token + "\n")
+        with open(self.ca_file, encoding="utf-8") as f:
+            ca = f.read()
+        write_private_text(os.path.join(directory, "ca.crt"), ca)
+        write_private_text(os.path.join(directory, "namespace"), "kube-system")
 
     # ------------------------------------------------------------- objects
     def client(self) -> KubeHTTP:
@@ -413,14 +481,33 @@ class LocalCluster:
                 if sandbox is not None and sandbox.ready:
                     return PodOutcome(True, seconds=sandbox.timings.get("add", 0.0))
                 failed = None if sandbox is None else sandbox.error or sandbox.previous_error
-                if sandbox is not None and failed is not None:
+                remaining = deadline - time.monotonic()
+                # A failed attempt is reported once the runtime has torn it down
+                # (DEL, namespace removed), as RunPodSandbox returns only then: a
+                # leak check right after sees what the failure left, not the
+                # teardown still in progress.
+                tearing_down = (
+                    sandbox is not None and sandbox.error is not None and self._busy(sandbox.uid)
+                )
+                if (
+                    sandbox is not None
+                    and failed is not None
+                    and not (tearing_down and remaining > 0)
+                ):
                     # The first attempt's outcome: a retry in flight does not hide it.
                     err = SandboxError(failed.code, str(failed))
                     return PodOutcome(False, err, sandbox.timings.get("add", 0.0))
-                remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return PodOutcome(False)
                 self.changed.wait(min(remaining, 0.5))
+
+    def _busy(self, uid: str) -> bool:
+        """Whether a kubelet is still working on the pod (setup or its teardown)."""
+        for kubelet in self.kubelets.values():
+            with kubelet.lock:
+                if uid in kubelet.inflight:
+                    return True
+        return False
 
     def delete_pod(self, namespace: str, name: str, timeout: float = 30.0) -> SandboxError | None:
         sandbox = self._sandbox(namespace, name)
@@ -544,6 +631,10 @@ class LocalCluster:
         """``POST /delegate`` to the daemon of the pod's node (thick mode only)."""
         if self.mode != "thick":
             raise Unsupported("hotplug: the meta-plugin runs in thin mode (no daemon)")
+        if self.profile.implementation != "pymultus":
+            raise Unsupported(
+                f"hotplug: the harness speaks pymultus's /delegate body, not {self.profile.name}'s"
+            )
         node = self.node_of(namespace, name)
         if node is None:
             return False, f"pod {namespace}/{name} is not bound to a node"
@@ -559,7 +650,7 @@ class LocalCluster:
         """The node's service-account token file (the DaemonSet pod's projected token).
 
         In the node's run directory, the same path inside the node and out."""
-        return os.path.join(node.root, "serviceaccount", "token")
+        return os.path.join(node.host_path(SERVICE_ACCOUNT_DIR), "token")
 
     def rotate_token(self, token: str | None = None, timeout: float = 10.0) -> None:
         """A new bearer token: the old one is refused at once; the harness's client,
@@ -575,13 +666,14 @@ class LocalCluster:
         self.client().token = new
         self.write_kubeconfig(self.kubeconfig, secure=True)
         self.write_info()
-        kubeconfig = KUBECONFIG_IN_NODE.format(name=self.meta_name)
+        kubeconfig = self.profile.kubeconfig
         for node in self.topology.nodes:
             write_private_text(self._token_file(node), new + "\n")
+            if not kubeconfig or self.profile.kubeconfig_token_file:
+                continue  # read from the token file: nothing to rewrite
             if node.name in self._installers:
-                if self.mode == "thin":
-                    self._wait_for_text(node, kubeconfig, new, timeout)
-            elif self.mode == "thin":
+                self._wait_for_text(node, kubeconfig, new, timeout)
+            else:
                 self.write_kubeconfig(node.host_path(kubeconfig))
 
     def _wait_for_text(self, node: Node, path: str, text: str, timeout: float) -> None:
@@ -606,9 +698,9 @@ class LocalCluster:
             return
         if action != "start":
             raise ValueError(f"installer action must be start or stop, not {action!r}")
-        if self.meta_name != "pymultus":
+        if self.profile.implementation != "pymultus":
             raise Unsupported(
-                f"installer: pymultus-install installs pymultus, not {self.meta_name}"
+                f"installer: pymultus-install installs pymultus, not profile {self.profile.name}"
             )
         if node in self._installers:
             return
@@ -619,9 +711,9 @@ class LocalCluster:
             "--cni-conf-dir", target.host_path("/etc/cni/net.d"),
             "--host-conf-dir", "/etc/cni/net.d",
             "--skip-binaries",
-            "--cni-dir", f"/var/lib/cni/{self.meta_name}",
+            "--cni-dir", self.profile.cache_dir,
             "--token-file", self._token_file(target),
-            "--ca-file", os.path.join(target.root, "serviceaccount", "ca.crt"),
+            "--ca-file", os.path.join(os.path.dirname(self._token_file(target)), "ca.crt"),
             "--interval", str(interval),
         ]  # fmt: skip
         if self.mode == "thick":
@@ -633,7 +725,7 @@ class LocalCluster:
                 "--daemon-config", target.host_path(thick.DAEMON_CONFIG_IN_NODE),
             ]  # fmt: skip
         else:
-            argv += ["--server", self.server]
+            argv += ["--server", self.node_server]
         with open(os.path.join(target.root, "pymultus-install.log"), "ab") as log:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True

@@ -12,10 +12,8 @@ is not its business: it hands each one to ``handle``.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -36,33 +34,11 @@ class Listener:
     paused: bool = False
 
 
-def make_self_signed_cert(
-    directory: str, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
-) -> tuple[str, str]:
-    """Write a self-signed certificate and key for ``hosts``; returns their paths.
-
-    Uses the ``openssl`` command (the standard library cannot make
-    certificates). The certificate is its own CA: put it in the kubeconfig.
-    """
-    cert = os.path.join(directory, "apiserver.crt")
-    key = os.path.join(directory, "apiserver.key")
-    sans = ",".join(
-        f"IP:{h}" if h.replace(".", "").isdigit() or ":" in h else f"DNS:{h}" for h in hosts
-    )
-    cmd = [
-        "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-        "-nodes", "-keyout", key, "-out", cert, "-days", "7", "-subj", "/CN=pymultus-embedded",
-        "-addext", f"subjectAltName={sans}",
-    ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"openssl could not make a certificate: {done.stderr.strip()}")
-    os.chmod(key, 0o600)
-    return cert, key
-
-
 def server_tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
-    """A server-side TLS context for :meth:`APIServer.listen`."""
+    """A server-side TLS context for :meth:`APIServer.listen`.
+
+    The certificate and key come from :func:`harness.backends.local.pki.make_cluster_pki`
+    (a per-cluster CA signs the serving certificate; no openssl command)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert_file, key_file)
     return ctx

@@ -1,6 +1,7 @@
 """The process that owns a cluster started by ``harness cluster up``.
 
     python -m harness.backends.local.owner --nodes 2 [--meta-plugin PATH] [--mode thin]
+        [--profile NAME | --profile-file F] [--daemon PATH --shim PATH]
 
 It starts a :class:`LocalCluster`, marks it persistent in ``cluster.json``,
 prints one line ``READY <cluster.json as JSON>`` on stdout for the process
@@ -28,6 +29,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--nodes", type=int, default=2)
     p.add_argument("--meta-plugin")
     p.add_argument("--mode", default="thin", choices=("thin", "thick"))
+    p.add_argument("--profile")
+    p.add_argument("--profile-file")
+    p.add_argument("--daemon")
+    p.add_argument("--shim")
     p.add_argument("--cni-bin-dir", default="/usr/lib/cni")
     p.add_argument("--run-root", default="/run/harness")
     return p.parse_args(argv)
@@ -41,12 +46,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
+    from harness.profiles import choose
+
+    named = args.profile or args.profile_file
     cluster = LocalCluster(
         nodes=args.nodes,
         meta_plugin=args.meta_plugin,
         cni_bin_dir=args.cni_bin_dir,
         mode=args.mode,
         run_root=args.run_root,
+        profile=choose(args.profile, args.profile_file, None) if named else None,
+        daemon=args.daemon,
+        shim=args.shim,
     ).start()
     try:
         info = {**cluster.info(), "persistent": True}

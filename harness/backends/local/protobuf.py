@@ -108,8 +108,17 @@ def _map_entry(data: bytes) -> tuple[str, str]:
     return str(entry.get("k", "")), str(entry.get("v", ""))
 
 
-def decode_time(data: bytes) -> str:
-    """meta/v1 Time and MicroTime (1: seconds, 2: nanos) as RFC 3339, UTC."""
+def decode_time(data: bytes) -> str | None:
+    """meta/v1 Time and MicroTime (1: seconds, 2: nanos) as RFC 3339, UTC.
+
+    An unset time is encoded by Go's ``Time.Marshal`` as an empty message (the
+    zero ``time.Time`` marshals to nothing) and decoded by ``Time.Unmarshal``
+    back to the zero time, which the real server writes as JSON ``null``: so
+    is it here (client-go's event recorder sends an Event with no
+    ``eventTime``; 1970-01-01 would be a different, real instant).
+    """
+    if not data:
+        return None
     seconds = nanos = 0
     for number, wire, value in fields(data):
         if number == 1 and wire == 0:
@@ -132,7 +141,9 @@ def decode_object_meta(data: bytes) -> dict[str, Any]:
         elif number == 7 and wire == 0:
             meta["generation"] = _signed(value)
         elif number in (8, 9) and wire == 2:
-            meta["creationTimestamp" if number == 8 else "deletionTimestamp"] = decode_time(value)
+            moment = decode_time(value)
+            if moment is not None:  # unset: absent, as the real server's JSON has it
+                meta["creationTimestamp" if number == 8 else "deletionTimestamp"] = moment
         elif number == 10 and wire == 0:
             meta["deletionGracePeriodSeconds"] = _signed(value)
         elif number in (11, 12) and wire == 2:

@@ -1,24 +1,35 @@
-"""Thick mode on the local backend: one pymultus daemon per simulated node.
+"""Thick mode on the local backend: one meta-plugin daemon per simulated node.
 
-``LocalCluster(mode="thick")`` calls :func:`install` for each node after the
-thin install wrote ``00-<meta>.conf``; this module turns that node into a
-thick-mode node, as the thick DaemonSet does on a real one:
+``LocalCluster`` with a thick profile (:mod:`harness.profiles`) calls
+:func:`install` for each node with the meta-plugin configuration the node
+would get in thin form; this module turns the node into a thick-mode node,
+as the plugin's thick DaemonSet does on a real one, driven by the profile:
 
-- the meta-plugin configuration becomes the daemon's config file
-  (``/etc/cni/pymultus/daemon-config.json`` in the node), plus ``socketDir``
-  and ``nodeName``;
-- the shim goes into the node's ``/opt/cni/bin/pymultus-shim`` (a launcher
-  for :mod:`pymultus.shim` with this interpreter, ``-I -S``: no site import);
-- ``00-<meta>.conf`` becomes the shim's small config (``type:
-  pymultus-shim``, ``daemonSocketDir``, ``daemonConfig``);
-- the daemon runs inside the node's network and mount namespaces
-  (``node.exec_prefix()``), its pid recorded in the topology state so a
-  crashed run's cleanup kills it too.
+- that configuration becomes the daemon's config file (the profile's
+  ``daemonConfig`` node path), less the profile's ``daemonConfigDrop`` keys,
+  plus its ``daemonConfigExtra`` keys (``socketDir`` ...);
+- the shim goes into the node's ``/opt/cni/bin`` under the profile's shim
+  name: the ``--shim`` binary given, or for pymultus without one a launcher
+  for :mod:`pymultus.shim` with this interpreter (``-I -S``: no site import);
+- the node's config file (``confFile``) becomes the shim's small config
+  (``type`` the shim, plus the profile's ``shimConf`` keys), unless the
+  profile says the daemon writes it itself (Multus's ``multusConfigFile:
+  auto``): then the harness waits for the daemon to write it;
+- the daemon (the ``--daemon`` binary, or ``python -m pymultus.daemon`` for
+  pymultus) runs inside the node's network and mount namespaces
+  (``node.exec_prefix()``) with the in-cluster view a DaemonSet pod has
+  (``KUBERNETES_SERVICE_HOST``/``PORT``; the service-account token and CA in
+  ``/var/run/secrets/kubernetes.io/serviceaccount``), its pid recorded in the
+  topology state so a crashed run's cleanup kills it too. It is ready when
+  ``GET <readinessPath>`` on its socket answers 200.
 
-The socket directory is under the node's backing directory in the run dir:
-that path is the same inside the node's mount namespace and outside, so the
-harness can read ``/readyz`` and ``/metrics`` while the shim on the node
-uses it; it disappears with the run dir.
+A foreign profile never starts pymultus's daemon or shim: what it needs and
+was not given is refused before the cluster starts (``resolve_binaries``).
+
+pymultus's socket directory is under the node's backing directory in the run
+dir (the same path inside the node's mount namespace and outside, so the
+harness reads ``/readyz`` and ``/metrics`` while the shim uses it); Multus's
+is its DaemonSet's ``/run/multus``, a node-private mount.
 """
 
 from __future__ import annotations
@@ -35,10 +46,12 @@ from typing import Any
 
 import pymultus
 from harness.backends.local.topology import Node
+from harness.profiles import BUILTIN, Profile, expand
 
 SHIM_NAME = "pymultus-shim"
-DAEMON_CONFIG_IN_NODE = "/etc/cni/pymultus/daemon-config.json"
+DAEMON_CONFIG_IN_NODE = BUILTIN["pymultus-thick"].daemon_config
 READY_TIMEOUT = 15.0
+CONF_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pymultus.__file__ or ".")))
 
@@ -46,16 +59,38 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pymultus.__file__ or
 _DAEMONS: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
 
 
-def socket_dir(node: Node) -> str:
-    return os.path.join(node.root, "run", "pymultus")
+def _profile(cluster: Any = None) -> Profile:
+    profile = getattr(cluster, "profile", None)
+    return profile if isinstance(profile, Profile) else BUILTIN["pymultus-thick"]
 
 
-def socket_path(node: Node) -> str:
-    return os.path.join(socket_dir(node), "pymultus.sock")
+def template_values(node: Node, profile: Profile, cluster: Any = None) -> dict[str, str]:
+    """The ``{key}`` values of a profile's templates on ``node``."""
+    values = {"nodeName": node.name, "nodeRoot": node.root, "apiHost": "", "apiPort": ""}
+    server = str(getattr(cluster, "node_server", "") or "")
+    if server:
+        hostport = server.split("://", 1)[-1]
+        host, _, port = hostport.rpartition(":")
+        values["apiHost"], values["apiPort"] = host.strip("[]"), port
+    values["socketDir"] = str(expand(profile.socket_dir, values))
+    values["daemonConfig"] = profile.daemon_config
+    return values
 
 
-def log_path(node: Node) -> str:
-    return os.path.join(node.root, "pymultus-daemon.log")
+def socket_dir(node: Node, profile: Profile | None = None) -> str:
+    """The daemon's socket directory as the host sees it."""
+    profile = profile or BUILTIN["pymultus-thick"]
+    return node.host_path(str(expand(profile.socket_dir, template_values(node, profile))))
+
+
+def socket_path(node: Node, profile: Profile | None = None) -> str:
+    profile = profile or BUILTIN["pymultus-thick"]
+    return os.path.join(socket_dir(node, profile), profile.socket_name)
+
+
+def log_path(node: Node, profile: Profile | None = None) -> str:
+    name = (profile or BUILTIN["pymultus-thick"]).cni_type.removesuffix("-shim") or "meta"
+    return os.path.join(node.root, f"{name}-daemon.log")
 
 
 def shim_launcher(python: str, package_root: str) -> str:
@@ -74,45 +109,96 @@ def shim_launcher(python: str, package_root: str) -> str:
     )
 
 
-def daemon_config(thin_conf: dict[str, Any], node: Node) -> dict[str, Any]:
+def daemon_config(
+    thin_conf: dict[str, Any], node: Node, profile: Profile | None = None, cluster: Any = None
+) -> dict[str, Any]:
     """The daemon's config: the node's meta-plugin config plus the daemon's own keys."""
-    conf = {k: v for k, v in thin_conf.items() if k not in ("type", "name", "cniVersion")}
-    conf["socketDir"] = socket_dir(node)
-    conf["nodeName"] = node.name
+    profile = profile or BUILTIN["pymultus-thick"]
+    conf = {k: v for k, v in thin_conf.items() if k not in profile.daemon_config_drop}
+    extra = expand(dict(profile.daemon_config_extra), template_values(node, profile, cluster))
+    conf.update(extra)
     return conf
 
 
-def shim_config(thin_conf: dict[str, Any], node: Node) -> dict[str, Any]:
+def shim_config(
+    thin_conf: dict[str, Any], node: Node, profile: Profile | None = None, cluster: Any = None
+) -> dict[str, Any]:
+    profile = profile or BUILTIN["pymultus-thick"]
     conf: dict[str, Any] = {
         "cniVersion": thin_conf.get("cniVersion", "1.0.0"),
-        "name": thin_conf.get("name", "pymultus-cni-network"),
-        "type": SHIM_NAME,
-        "daemonSocketDir": socket_dir(node),
-        "daemonConfig": DAEMON_CONFIG_IN_NODE,
+        "name": thin_conf.get("name", f"{profile.cni_type}-cni-network"),
+        "type": profile.binary_name,
+        **expand(dict(profile.shim_conf), template_values(node, profile, cluster)),
     }
     if "capabilities" in thin_conf:
         conf["capabilities"] = thin_conf["capabilities"]
     return conf
 
 
-def install(cluster: Any, node: Node) -> None:
+def install(cluster: Any, node: Node, thin_conf: dict[str, Any] | None = None) -> None:
     """Make ``node`` a thick-mode node and start its daemon (waits until ready)."""
+    profile = _profile(cluster)
     conf_dir = node.host_path("/etc/cni/net.d")
-    thin_path = os.path.join(conf_dir, f"00-{cluster.meta_name}.conf")
-    with open(thin_path, encoding="utf-8") as f:
-        thin_conf = json.load(f)
+    conf_path = os.path.join(conf_dir, profile.conf_file)
+    if thin_conf is None:  # the thin install wrote it first (older callers)
+        with open(conf_path, encoding="utf-8") as f:
+            thin_conf = json.load(f)
 
-    config_host = node.host_path(DAEMON_CONFIG_IN_NODE)
+    config_host = node.host_path(profile.daemon_config)
     os.makedirs(os.path.dirname(config_host), mode=0o700, exist_ok=True)
-    write_file(config_host, json.dumps(daemon_config(thin_conf, node), indent=2), 0o600)
+    conf = daemon_config(thin_conf, node, profile, cluster)
+    write_file(config_host, json.dumps(conf, indent=2), 0o600)
 
-    shim_host = node.host_path(f"/opt/cni/bin/{SHIM_NAME}")
+    shim_host = node.host_path(f"/opt/cni/bin/{profile.binary_name}")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(shim_host)  # never write through a symlink into a shared dir
-    write_file(shim_host, shim_launcher(sys.executable, REPO_ROOT), 0o755)
+    binaries = getattr(cluster, "binaries", None)
+    shim = getattr(binaries, "shim", "") if binaries is not None else ""
+    if shim:
+        os.symlink(shim, shim_host)
+    elif profile.implementation == "pymultus":
+        write_file(shim_host, shim_launcher(sys.executable, REPO_ROOT), 0o755)
+    else:
+        raise RuntimeError(f"profile {profile.name} needs its shim binary (--shim PATH)")
 
-    start_daemon(cluster, node)
-    write_file(thin_path, json.dumps(shim_config(thin_conf, node), indent=2), 0o644)
+    if profile.daemon_writes_conf:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(conf_path)
+    # Like a DaemonSet pod, a daemon that is running but not ready yet (Multus
+    # waits for its readinessindicatorfile before anything else) does not hold
+    # the node back: the cluster starts, and what the node's runtime does
+    # meanwhile is what a real node does (the config there, if any).
+    ready = start_daemon(cluster, node, unready_ok=True) is not None
+    if not ready:
+        cluster.errors.append(
+            f"{profile.name} daemon on {node.name} running but not ready after "
+            f"{READY_TIMEOUT:.0f} s: {log_tail(node, 500, profile)}"
+        )
+    if profile.daemon_writes_conf:
+        if ready:
+            wait_for_conf(node, conf_path, profile)
+    else:
+        write_file(
+            conf_path, json.dumps(shim_config(thin_conf, node, profile, cluster), indent=2), 0o644
+        )
+
+
+def wait_for_conf(node: Node, path: str, profile: Profile, timeout: float = CONF_TIMEOUT) -> None:
+    """The daemon writes the node's config itself: wait until it has (a parseable file)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(path, encoding="utf-8") as f:
+                json.load(f)
+            return
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{profile.name} daemon on {node.name} did not write /etc/cni/net.d/"
+                f"{profile.conf_file} within {timeout:.0f} s: {log_tail(node, profile=profile)}"
+            )
+        time.sleep(0.05)
 
 
 def write_file(path: str, text: str, mode: int) -> None:
@@ -124,25 +210,49 @@ def write_file(path: str, text: str, mode: int) -> None:
     os.replace(tmp, path)
 
 
+def daemon_argv(cluster: Any, node: Node, node_name: str | None = None) -> list[str]:
+    """The daemon's command line inside ``node`` (the profile's arguments filled in)."""
+    profile = _profile(cluster)
+    values = template_values(node, profile, cluster)
+    if node_name:
+        values["nodeName"] = node_name
+    binaries = getattr(cluster, "binaries", None)
+    daemon = tuple(getattr(binaries, "daemon", ()) or ())
+    if not daemon:
+        if profile.implementation != "pymultus":
+            raise RuntimeError(f"profile {profile.name} needs its daemon binary (--daemon PATH)")
+        daemon = (sys.executable, "-m", "pymultus.daemon")
+    return [*node.exec_prefix(), *daemon, *(str(expand(a, values)) for a in profile.daemon_args)]
+
+
+def daemon_env(cluster: Any, node: Node, node_name: str | None = None) -> dict[str, str]:
+    """The harness's environment (no KUBECONFIG) plus the profile's daemon variables."""
+    profile = _profile(cluster)
+    values = template_values(node, profile, cluster)
+    if node_name:
+        values["nodeName"] = node_name
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    env.update({k: str(expand(v, values)) for k, v in profile.daemon_env.items()})
+    return env
+
+
 def start_daemon(
-    cluster: Any, node: Node, timeout: float = READY_TIMEOUT, node_name: str | None = None
-) -> int:
-    """Start the node's daemon inside the node; return its pid once /readyz says ready.
+    cluster: Any,
+    node: Node,
+    timeout: float = READY_TIMEOUT,
+    node_name: str | None = None,
+    unready_ok: bool = False,
+) -> int | None:
+    """Start the node's daemon inside the node; return its pid once it says it is ready.
 
     ``node_name`` overrides the node whose pods the daemon caches (benchmarks
-    bind their pods to a node without a kubelet).
+    bind their pods to a node without a kubelet). Not ready within
+    ``timeout``: killed and TimeoutError, or with ``unready_ok`` left running
+    and None returned. A daemon that exits is a RuntimeError either way.
     """
-    argv = [
-        *node.exec_prefix(),
-        sys.executable,
-        "-m",
-        "pymultus.daemon",
-        "--config",
-        DAEMON_CONFIG_IN_NODE,
-        "--node-name",
-        node_name or node.name,
-    ]
-    log = open(log_path(node), "ab")  # noqa: SIM115 (handed to the child)
+    profile = _profile(cluster)
+    argv = daemon_argv(cluster, node, node_name)
+    log = open(log_path(node, profile), "ab")  # noqa: SIM115 (handed to the child)
     try:
         proc = subprocess.Popen(
             argv,
@@ -151,6 +261,7 @@ def start_daemon(
             stderr=log,
             start_new_session=True,
             cwd="/",
+            env=daemon_env(cluster, node, node_name),
         )
     finally:
         log.close()
@@ -159,18 +270,23 @@ def start_daemon(
     state.pids.append(proc.pid)
     cluster.topology._save()
     deadline = time.monotonic() + timeout
+    sock = socket_path(node, profile)
     while True:
         if proc.poll() is not None:
             forget(cluster, node, proc)
             raise RuntimeError(
-                f"pymultus daemon on {node.name} exited with {proc.returncode}: {log_tail(node)}"
+                f"{profile.name} daemon on {node.name} exited with {proc.returncode}: "
+                f"{log_tail(node, profile=profile)}"
             )
-        if http_get(socket_path(node), "/readyz")[0] == 200:
+        if http_get(sock, profile.readiness_path)[0] == 200:
             return proc.pid
         if time.monotonic() > deadline:
+            if unready_ok:
+                return None
             stop_daemon(cluster, node, graceful=False)
             raise TimeoutError(
-                f"pymultus daemon on {node.name} not ready within {timeout:.0f} s: {log_tail(node)}"
+                f"{profile.name} daemon on {node.name} not ready within {timeout:.0f} s: "
+                f"{log_tail(node, profile=profile)}"
             )
         time.sleep(0.05)
 
@@ -207,7 +323,9 @@ def kill_daemon(cluster: Any, node: Node) -> int | None:
 
 def restart_daemon(cluster: Any, node: Node, node_name: str | None = None) -> int:
     stop_daemon(cluster, node)
-    return start_daemon(cluster, node, node_name=node_name)
+    pid = start_daemon(cluster, node, node_name=node_name)
+    assert pid is not None  # not unready_ok: a timeout raised
+    return pid
 
 
 def daemon_pid(cluster: Any, node: Node) -> int | None:
@@ -220,9 +338,9 @@ def uninstall(cluster: Any, node: Node) -> None:
     stop_daemon(cluster, node)
 
 
-def log_tail(node: Node, size: int = 2000) -> str:
+def log_tail(node: Node, size: int = 2000, profile: Profile | None = None) -> str:
     try:
-        with open(log_path(node), "rb") as f:
+        with open(log_path(node, profile), "rb") as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - size))
             return f.read().decode("utf-8", "replace").strip() or "(empty log)"
@@ -232,7 +350,12 @@ def log_tail(node: Node, size: int = 2000) -> str:
 
 def hotplug(cluster: Any, node: Node, body: dict[str, str]) -> tuple[int, str]:
     """``POST /delegate`` to the node's daemon (add or remove one attachment)."""
-    return http_get(socket_path(node), "/delegate", timeout=60.0, body=json.dumps(body).encode())
+    return http_get(
+        socket_path(node, _profile(cluster)),
+        "/delegate",
+        timeout=60.0,
+        body=json.dumps(body).encode(),
+    )
 
 
 def http_get(

@@ -45,6 +45,9 @@ NODE_MOUNTS = (
     # The kubelet's pod-resources socket and device plugins' device-info files.
     ("var-lib-kubelet", "/var/lib/kubelet"),
     ("run-k8s-cni", "/var/run/k8s.cni.cncf.io"),
+    # The DaemonSet pod's service-account token, CA and namespace, where
+    # client-go's in-cluster config reads them (a thick daemon).
+    ("serviceaccount", "/var/run/secrets/kubernetes.io/serviceaccount"),
 )
 
 
@@ -57,6 +60,9 @@ class Node:
     root: str  # backing directory of this node's private paths
     address: str  # eth0 address, CIDR
     pod_cidr: str
+    # Node-private dirs (source dir name in the node dir, node path): NODE_MOUNTS
+    # plus those a meta-plugin profile asks for (its daemon's socket dir).
+    mounts: tuple[tuple[str, str], ...] = NODE_MOUNTS
 
     @property
     def ip(self) -> str:
@@ -64,7 +70,7 @@ class Node:
 
     def host_path(self, path: str) -> str:
         """Where a path as the node sees it lives on the host (for the harness)."""
-        for source, target in NODE_MOUNTS:
+        for source, target in self.mounts:
             if path == target or path.startswith(target + "/"):
                 return os.path.join(self.root, source) + path[len(target) :]
         return path
@@ -100,6 +106,7 @@ class Topology:
         cni_bin_dirs: list[str],
         extra_binaries: dict[str, str] | None = None,
         run_root: str = RUN_ROOT,
+        extra_mounts: tuple[tuple[str, str], ...] = (),
     ) -> None:
         if nodes < 1 or nodes > 200:
             raise ValueError("nodes must be between 1 and 200")
@@ -107,6 +114,7 @@ class Topology:
         self.run_dir = os.path.join(run_root, cluster_id)
         self.cni_bin_dirs = cni_bin_dirs
         self.extra_binaries = extra_binaries or {}
+        self.mounts = NODE_MOUNTS + tuple(m for m in extra_mounts if m not in NODE_MOUNTS)
         self.state = State(cluster_id, os.getpid())
         self._lock = threading.RLock()
         self.fabric_netns = f"{cluster_id}-fabric"
@@ -122,6 +130,7 @@ class Topology:
             root=os.path.join(self.run_dir, "nodes", name),
             address=f"{FABRIC_PREFIX[10 + index]}/{FABRIC_PREFIX.prefixlen}",
             pod_cidr=POD_CIDR_TEMPLATE.format(index=index),
+            mounts=self.mounts,
         )
 
     def node(self, name: str) -> Node:
@@ -223,7 +232,7 @@ class Topology:
         sh.run(["mount", "--make-private", self.run_dir])
 
     def _create_node_filesystem(self, node: Node) -> None:
-        for source, target in NODE_MOUNTS:
+        for source, target in node.mounts:
             os.makedirs(os.path.join(node.root, source), exist_ok=True)
             self._ensure_host_dir(target)
         os.makedirs(node.host_path("/etc/cni/net.d"), exist_ok=True)
@@ -250,7 +259,7 @@ class Topology:
         sh.run(["unshare", f"--mount={node.mount_ns}", "--propagation", "slave", "true"])
         self.state.mounts.append(node.mount_ns)
         self._save()
-        for source, target in NODE_MOUNTS:
+        for source, target in node.mounts:
             sh.run(
                 [
                     "nsenter",
@@ -398,7 +407,10 @@ def load_state(run_dir: str) -> State | None:
     # more fields: keep the ones this version knows instead of crashing its cleanup,
     # and note the others (stale_run_dirs leaves such a run to its own version).
     known = {f.name for f in dataclasses.fields(State)}
-    state = State(**{k: v for k, v in data.items() if k in known})
+    try:
+        state = State(**{k: v for k, v in data.items() if k in known})
+    except TypeError:  # a field this version needs is missing
+        return None
     state.unknown = sorted(set(data) - known)
     return state
 
