@@ -161,14 +161,19 @@ def latency(params: dict[str, Any], baseline: Baseline, out: dict[str, Any]) -> 
 def burst(params: dict[str, Any], baseline: Baseline, out: dict[str, Any]) -> None:
     pods = [params["pods"][name] for name in params["burstPods"]]
     daemon_pid = params["daemonPid"]
+    daemon_pids: dict[str, int] = params.get("daemonPids") or {"thick": daemon_pid}
     out["daemonRssIdleKiB"] = rss_kib(daemon_pid)
+    out["daemonsRssKiB"] = {name: {"idle": rss_kib(pid)} for name, pid in daemon_pids.items()}
     for name in ["baseline", *[v["name"] for v in params["variants"]]]:
         samples: list[int] = []
         stop = threading.Event()
+        watched = daemon_pids.get(name, daemon_pid)
 
-        def sample(samples: list[int] = samples, stop: threading.Event = stop) -> None:
+        def sample(
+            samples: list[int] = samples, stop: threading.Event = stop, pid: int = watched
+        ) -> None:
             while not stop.is_set():
-                samples.append(rss_kib(daemon_pid))
+                samples.append(rss_kib(pid))
                 stop.wait(0.005)
 
         sampler = threading.Thread(target=sample)
@@ -193,6 +198,8 @@ def burst(params: dict[str, Any], baseline: Baseline, out: dict[str, Any]) -> No
         out["burst"][name] = timings
         if name == "thick":
             out["daemonRssBurstPeakKiB"] = max(samples or [0])
+        if name in daemon_pids:
+            out["daemonsRssKiB"][name]["burstPeak"] = max(samples or [0])
     out["daemonRssAfterKiB"] = rss_kib(daemon_pid)
 
 

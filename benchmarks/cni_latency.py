@@ -159,6 +159,74 @@ def version_cpu(node: Any, multus_bin_dir: str) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def start_multus_thick(
+    cluster: Any, node: Any, multus_bin_dir: str, thin_conf: dict[str, Any]
+) -> tuple[dict[str, Any], int] | None:
+    """Multus v4.1.4's multus-daemon on the same node, laid out by the ``multus-thick``
+    profile (harness/profiles.py), caching the benchmark's node; its shim variant and pid.
+
+    The daemon writes its own CNI config (``multusConfigFile: auto``) from the first
+    config in its ``cniConfigDir``: a private directory holding only the default
+    network, so it wraps the same delegates as every other variant.
+    """
+    import dataclasses
+    import types
+
+    from harness.profiles import BUILTIN, Binaries
+
+    daemon = os.path.join(multus_bin_dir, "multus-daemon") if multus_bin_dir else ""
+    shim = os.path.join(multus_bin_dir, "multus-shim") if multus_bin_dir else ""
+    missing = [p for p in (daemon, shim) if not (p and os.access(p, os.X_OK))]
+    if missing:
+        if multus_bin_dir:
+            print(f"skipped: Multus thick: no executable {', '.join(missing)}", file=sys.stderr)
+        return None
+    conf_dir = "/etc/cni/multus-bench.d"
+    os.makedirs(node.host_path(conf_dir), exist_ok=True)
+    shutil.copy2(
+        node.host_path("/etc/cni/net.d/10-kindnet.conflist"),
+        node.host_path(f"{conf_dir}/10-kindnet.conflist"),
+    )
+    base = BUILTIN["multus-thick"]
+    profile = dataclasses.replace(
+        base,
+        daemon_config_extra={
+            **base.daemon_config_extra,
+            "cniConfigDir": conf_dir,
+            "multusAutoconfigDir": conf_dir,
+            "logLevel": "error",  # the profile's verbose logging would cost Multus time
+        },
+    )
+    proxy = types.SimpleNamespace(
+        profile=profile,
+        binaries=Binaries(daemon=(daemon,), shim=shim),
+        cluster_id=f"{cluster.cluster_id}-multus",
+        topology=cluster.topology,
+        errors=[],
+        node_server=cluster.node_server,
+    )
+    conf = thick.daemon_config(thin_conf, node, profile, proxy)
+    config_host = node.host_path(profile.daemon_config)
+    os.makedirs(os.path.dirname(config_host), mode=0o700, exist_ok=True)
+    thick.write_file(config_host, json.dumps(conf, indent=2), 0o600)
+    shim_host = node.host_path("/opt/cni/bin/multus-shim")
+    if os.path.lexists(shim_host):
+        os.unlink(shim_host)
+    os.symlink(shim, shim_host)  # the reference's binary stays where it was built
+    pid = thick.start_daemon(proxy, node, node_name=NO_KUBELET_NODE)
+    generated = node.host_path(f"{conf_dir}/{profile.conf_file}")
+    thick.wait_for_conf(node, generated, profile)
+    with open(generated, encoding="utf-8") as f:
+        shim_conf = json.load(f)
+    assert pid is not None
+    variant = {
+        "name": "multus-thick",
+        "binary": "/opt/cni/bin/multus-shim",
+        "conf": json.dumps(shim_conf),
+    }
+    return variant, pid
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     networks = [int(n) for n in args.networks.split(",")]
     with LocalCluster(nodes=1, mode="thick") as cluster:
@@ -243,14 +311,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             "type": "multus",
                             "kubeconfig": multus_kubeconfig,
                             "cniDir": "/var/lib/cni/multus-bench",
-                            "logFile": "/tmp/h9-multus.log",
-                            "logLevel": "debug",
                         }
                     ),
                 }
             )
         elif args.multus_bin_dir:
             print(f"skipped: Multus thin: no executable {multus_thin}", file=sys.stderr)
+        multus_thick = start_multus_thick(cluster, node, args.multus_bin_dir, thin_conf)
+        daemon_pids = {"thick": thick.daemon_pid(cluster, node)}
+        if multus_thick is not None:
+            variants.append(multus_thick[0])
+            daemon_pids["multus-thick"] = multus_thick[1]
         if args.meta_plugin:
             other = os.path.basename(args.meta_plugin)
             target = os.path.join(bin_dir, other)
@@ -276,6 +347,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "defaultConflist": "/etc/cni/net.d/10-kindnet.conflist",
             "variants": variants,
             "daemonPid": thick.daemon_pid(cluster, node),
+            "daemonPids": daemon_pids,
         }
         work = os.path.join(cluster.run_dir, "bench")
         os.makedirs(work)
@@ -344,6 +416,7 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
         "daemonRssIdleKiB",
         "daemonRssBurstPeakKiB",
         "daemonRssAfterKiB",
+        "daemonsRssKiB",
         "daemonRejected",
         "leaks",
         "daemonMetrics",
@@ -403,6 +476,11 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"{summary['daemonRssBurstPeakKiB'] / mib:.1f}, "
         f"after {summary['daemonRssAfterKiB'] / mib:.1f}"
     )
+    for name, rss in (summary.get("daemonsRssKiB") or {}).items():
+        print(
+            f"  {name} daemon: idle {rss['idle'] / mib:.1f}, "
+            f"50-pod burst peak {rss.get('burstPeak', 0) / mib:.1f}"
+        )
     for name, rss in summary["peakRssKiB"].items():
         print(
             f"  {name}: peak RSS of an ADD with 2 networks {rss['add2'] / mib:.1f} "
