@@ -552,6 +552,62 @@ def plot(summary: dict[str, Any], out_dir: str) -> list[str]:
         fig.savefig(path, dpi=100)
         plt.close(fig)
         written.append(path)
+    written += plot_extras(summary, out_dir, plt)
+    return written
+
+
+def plot_extras(summary: dict[str, Any], out_dir: str, plt: Any) -> list[str]:
+    """One plot per remaining table: VERSION CPU, the 50-pod burst, daemon memory."""
+    written = []
+    cpu = summary.get("versionCpu") or {}
+    if cpu:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        ax.barh(list(cpu), list(cpu.values()))
+        ax.set_xlabel("CPU ms per VERSION call (median)")
+        ax.set_title("VERSION: CPU per call, binaries alternating")
+        fig.tight_layout()
+        path = os.path.join(out_dir, "cni_version_cpu.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    burst = summary.get("burst") or {}
+    if burst:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        names = list(burst)
+        xs = range(len(names))
+        ax.bar([x - 0.2 for x in xs], [burst[n]["add"] for n in names], 0.4, label="ADD")
+        ax.bar([x + 0.2 for x in xs], [burst[n]["del"] for n in names], 0.4, label="DEL")
+        ax.set_xticks(list(xs), names)
+        ax.set_ylabel("wall seconds, 50 pods at once")
+        ax.set_title("50-pod burst, 2 extra networks each")
+        ax.legend()
+        fig.tight_layout()
+        path = os.path.join(out_dir, "cni_burst.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    daemons = summary.get("daemonsRssKiB") or {}
+    if daemons:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        names = list(daemons)
+        xs = range(len(names))
+        ax.bar([x - 0.2 for x in xs], [daemons[n]["idle"] / 1024 for n in names], 0.4, label="idle")
+        ax.bar(
+            [x + 0.2 for x in xs],
+            [daemons[n].get("burstPeak", 0) / 1024 for n in names],
+            0.4,
+            label="burst peak",
+        )
+        ax.axhline(40, color="grey", linestyle=":", label="target idle 40 MiB")
+        ax.set_xticks(list(xs), [f"{n} daemon" for n in names])
+        ax.set_ylabel("RSS MiB")
+        ax.set_title("Node daemon memory")
+        ax.legend()
+        fig.tight_layout()
+        path = os.path.join(out_dir, "daemon_rss.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
     return written
 
 
@@ -568,7 +624,15 @@ def main() -> int:
         "also measured, side by side (each one skipped with a message when absent)",
     )
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    parser.add_argument("--replot", default="", help="only redraw the plots of a cni_latency.json")
     args = parser.parse_args()
+    if args.replot:
+        with open(args.replot) as f:
+            summary = json.load(f)["summary"]
+        print_summary(summary)
+        for path in plot(summary, os.path.dirname(os.path.abspath(args.replot))):
+            print(f"plot: {path}")
+        return 0
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
         return 2
