@@ -240,6 +240,8 @@ def test_thin_version_imports_next_to_nothing(tmp_path: Path) -> None:
         "pymultus.cni.jsonlite",
         "pymultus.cni.request",
         "pymultus.cni.record",
+        "pymultus.cni.limits",
+        "pymultus.cni.nesting",
     }, sorted(mods)
 
 
