@@ -99,7 +99,7 @@ def main() -> int:
                     "CNI_NETNS": f"/var/run/netns/{netns}",
                     "CNI_IFNAME": "eth0",
                     "CNI_PATH": "/opt/cni/bin",
-                    "CNI_ARGS": f"K8S_POD_NAMESPACE=default;K8S_POD_NAME=prof;"
+                    "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=prof;"
                     f"K8S_POD_UID={pod['metadata']['uid']}",
                 }
                 argv = [*node.exec_prefix(), sys.executable, "-IS", "-c", code]
