@@ -515,6 +515,48 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"\nleft behind: {summary['leaks'] or 'nothing'}; {summary['daemonRejected']}")
 
 
+def markdown(summary: dict[str, Any]) -> str:
+    """The side-by-side tables for benchmarks/README.md (from cni_latency.json)."""
+    lat = summary["latency"]
+    names = list(lat)
+    ks = sorted(lat["baseline"], key=int)
+    out = []
+    for op in ("add", "del"):
+        out.append(f"| {op.upper()} p50 ms | " + " | ".join(f"k={k}" for k in ks) + " |")
+        out.append("|---|" + "---|" * len(ks))
+        for name in names:
+            cells = [f"{lat[name][k][op]['p50']:.1f}" for k in ks if k in lat[name]]
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+        for pair, cells in summary.get("versus", {}).items():
+            if isinstance(cells, dict):
+                ratios = [f"**{cells[k][op]:.2f}x**" if k in cells else "-" for k in ks]
+                out.append(f"| {pair} | " + " | ".join(ratios) + " |")
+        base = lat["baseline"]
+        for name in ("thick", "multus-thick"):
+            if name in lat:
+                over = [f"{lat[name][k][op]['p50'] - base[k][op]['p50']:+.1f}" for k in ks]
+                out.append(f"| {name} over the delegates | " + " | ".join(over) + " |")
+        out.append("")
+    out.append("| 50 pods at once, 2 extra networks | ADD wall s | DEL wall s |")
+    out.append("|---|---|---|")
+    for name, t in summary["burst"].items():
+        out.append(f"| {name} | {t['add']:.2f} | {t['del']:.2f} |")
+    out.append("")
+    out.append("| VERSION | CPU ms per call (median) |")
+    out.append("|---|---|")
+    for name, ms in (summary.get("versionCpu") or {}).items():
+        out.append(f"| {name} | {ms:.1f} |")
+    for pair, ratio in summary.get("versus", {}).items():
+        if not isinstance(ratio, dict):
+            out.append(f"| {pair} | **{ratio:.2f}x** |")
+    out.append("")
+    out.append("| node daemon RSS | idle MiB | 50-pod burst peak MiB |")
+    out.append("|---|---|---|")
+    for name, rss in (summary.get("daemonsRssKiB") or {}).items():
+        out.append(f"| {name} | {rss['idle'] / 1024:.1f} | {rss.get('burstPeak', 0) / 1024:.1f} |")
+    return "\n".join(out)
+
+
 def plot(summary: dict[str, Any], out_dir: str) -> list[str]:
     try:
         import matplotlib
@@ -630,6 +672,7 @@ def main() -> int:
         with open(args.replot) as f:
             summary = json.load(f)["summary"]
         print_summary(summary)
+        print("\n" + markdown(summary))
         for path in plot(summary, os.path.dirname(os.path.abspath(args.replot))):
             print(f"plot: {path}")
         return 0
@@ -637,9 +680,11 @@ def main() -> int:
         print("needs root (network namespaces)", file=sys.stderr)
         return 2
     started = time.time()
+    load_start = os.getloadavg()
     raw = run(args)
     summary = report(raw)
     summary["versus"] = versus(summary)
+    summary["loadAverageStart"] = load_start
     summary["loadAverage"] = os.getloadavg()
     summary["machine"] = {
         "cpus": os.cpu_count(),
