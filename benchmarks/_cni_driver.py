@@ -132,7 +132,38 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def daemon_sums(path: str) -> dict[str, float]:
+    """The daemon's request and delegate duration sums and counts, from GET /metrics."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(5)
+    try:
+        sock.connect(path)
+        sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: pymultus\r\n\r\n")
+        chunks = []
+        while data := sock.recv(65536):
+            chunks.append(data)
+    except OSError:
+        return {}
+    finally:
+        sock.close()
+    wanted = (
+        "pymultus_cni_request_duration_seconds_sum",
+        "pymultus_cni_request_duration_seconds_count",
+        "pymultus_delegate_duration_seconds_sum",
+    )
+    sums = {}
+    for line in b"".join(chunks).decode("utf-8", "replace").splitlines():
+        if line.startswith(wanted):
+            name, _, value = line.rpartition(" ")
+            sums[name] = float(value)
+    return sums
+
+
 def latency(params: dict[str, Any], baseline: Baseline, out: dict[str, Any]) -> None:
+    socket_path = params.get("daemonSocket", "")
+    before = daemon_sums(socket_path) if socket_path else {}
     variants = params["variants"]
     iterations, warmup = params["iterations"], params["warmup"]
     for k in params["networks"]:
@@ -156,6 +187,10 @@ def latency(params: dict[str, Any], baseline: Baseline, out: dict[str, Any]) -> 
                     cell = out["latency"][name][str(k)]
                     cell["add"].append(add)
                     cell["del"].append(dele)
+    if socket_path:
+        after = daemon_sums(socket_path)
+        # Only the latency runs (warm-up included): the thick calls' time inside the daemon.
+        out["daemonLatencyPhase"] = {k: after[k] - before.get(k, 0.0) for k in after}
 
 
 def burst(params: dict[str, Any], baseline: Baseline, out: dict[str, Any]) -> None:

@@ -348,6 +348,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "variants": variants,
             "daemonPid": thick.daemon_pid(cluster, node),
             "daemonPids": daemon_pids,
+            "daemonSocket": thick.socket_path(node),
         }
         work = os.path.join(cluster.run_dir, "bench")
         os.makedirs(work)
@@ -417,6 +418,7 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
         "daemonRssBurstPeakKiB",
         "daemonRssAfterKiB",
         "daemonsRssKiB",
+        "daemonLatencyPhase",
         "daemonRejected",
         "leaks",
         "daemonMetrics",
