@@ -502,6 +502,17 @@ def print_summary(summary: dict[str, Any]) -> None:
                 f"  daemon {command}: {total / count * 1000:.1f} ms per call, of which delegates "
                 f"{delegates / count * 1000:.1f} ms (all calls incl. burst, from /metrics)"
             )
+    phase = summary.get("daemonLatencyPhase") or {}
+    for command in ("ADD", "DEL"):
+        label = f'{{command="{command}"}}'
+        count = phase.get(f"pymultus_cni_request_duration_seconds_count{label}", 0.0)
+        if count:
+            total = phase[f"pymultus_cni_request_duration_seconds_sum{label}"] / count * 1000
+            dele = phase.get(f"pymultus_delegate_duration_seconds_sum{label}", 0.0) / count * 1000
+            print(
+                f"  daemon {command} in the latency runs: {total:.1f} ms per call inside the "
+                f"daemon, of which delegates {dele:.1f} ms, the rest {total - dele:.1f} ms"
+            )
     hits = {k: v for k, v in m.items() if k.startswith("pymultus_cache_lookups_total")}
     print(f"  daemon cache lookups: {hits}")
     print("\nVERSION, CPU per call (median ms, binaries alternating)")
