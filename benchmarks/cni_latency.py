@@ -114,7 +114,9 @@ def startup(bin_dir: str) -> dict[str, float]:
     return {
         "python -IS -c pass": median_exec_ms([sys.executable, "-IS", "-c", "pass"], env, b""),
         "thin VERSION (exec)": median_exec_ms([os.path.join(bin_dir, "pymultus-bench")], env, conf),
-        "shim VERSION (exec)": median_exec_ms([os.path.join(bin_dir, "pymultus-shim")], env, conf),
+        "shim VERSION (exec)": median_exec_ms(
+            [os.path.join(bin_dir, "pymultus-shim-bench")], env, conf
+        ),
         "import pymultus.thin": import_ms("pymultus.thin"),
         "import pymultus.shim": import_ms("pymultus.shim"),
     }
@@ -293,7 +295,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "binary": "/opt/cni/bin/pymultus-bench",
                 "conf": json.dumps({**thin_conf, "type": "pymultus-bench"}),
             },
-            {"name": "thick", "binary": "/opt/cni/bin/pymultus-shim", "conf": shim_conf},
+            {
+                # The installed layout (zipapp + -IS launcher), as thin and as the
+                # reference's installed binaries; the harness's own shim launcher
+                # runs from the source tree.
+                "name": "thick",
+                "binary": "/opt/cni/bin/pymultus-shim-bench",
+                "conf": shim_conf,
+            },
         ]
         multus_thin = os.path.join(args.multus_bin_dir, "multus") if args.multus_bin_dir else ""
         if multus_thin and os.access(multus_thin, os.X_OK):
