@@ -34,7 +34,7 @@ WRAPPER = """
 import sys, time, cProfile, pstats, io
 t0 = time.perf_counter()
 sys.path.insert(0, {pyz!r})
-import pymultus.thin, pymultus.thincall, pymultus.kube.client, pymultus.kube.kubeconfig, ssl
+import pymultus.thin, pymultus.thincall, pymultus.kube.client, pymultus.kube.kubeconfig, _ssl
 t1 = time.perf_counter()
 prof = cProfile.Profile()
 prof.enable()
@@ -126,7 +126,7 @@ def main() -> int:
             print(
                 f"\n== thin {command}, k={args.networks}: "
                 f"imports {statistics.median(imports):.1f} ms"
-                f" (entry path + kube client + ssl), work {median_work:.1f} ms (median of "
+                f" (entry path + kube client + _ssl), work {median_work:.1f} ms (median of "
                 f"{args.runs})\n"
             )
             print(typical[command]["profile"])
