@@ -86,6 +86,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--daemon", default=None, help="a thick profile's daemon binary")
     group.addoption("--shim", default=None, help="a thick profile's shim binary")
+    group.addoption(
+        "--runtime",
+        default="simulated",
+        choices=("simulated", "containerd"),
+        help="local nodes' CNI caller: the simulated kubelet or a real containerd "
+        "(default: simulated; a scenario's cluster.runtime wins)",
+    )
+    group.addoption(
+        "--harness-suite",
+        action="store_true",
+        default=False,
+        help="collect the conformance suite shipped with the harness (beside any paths given)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -93,6 +106,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "cluster(nodes=1, meta_config=None): shape of the `cluster` fixture"
     )
+    if config.getoption("--harness-suite", default=False):
+        from harness.scenario.suite import suite_dir
+
+        # Found as `harness run` finds it (harness.scenario.suite): paths given on the
+        # command line are kept; otherwise the suite replaces testpaths / the cwd.
+        given = config.args_source == pytest.Config.ArgsSource.ARGS
+        config.args[:] = [*(config.args if given else []), suite_dir()]
     backend = config.getoption("--backend", default="local")
     if backend not in BACKENDS:
         # A typo must stop the run, not skip every scenario with exit 0.
@@ -136,6 +156,7 @@ def options_from(config: pytest.Config) -> Options:
         meta_plugin=config.getoption("--meta-plugin"),
         cni_bin_dir=config.getoption("--cni-bin-dir"),
         mode=profile.form,
+        runtime=config.getoption("--runtime"),
         k8s_version=config.getoption("--k8s-version"),
         keep_cluster=config.getoption("--keep-cluster"),
         profile=config.getoption("--profile"),

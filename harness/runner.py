@@ -175,7 +175,14 @@ class ScenarioRun:
         self.created: list[str] = []
         self.failures: list[Failure] = []
         self.timings: list[tuple[str, float]] = []
-        self.topology: dict[str, Any] = {"nodes": [], "pods": {}, "networks": []}
+        # What the report draws (harness.report.topology_svg); "traffic": ping checks.
+        self.topology: dict[str, Any] = {
+            "nodes": [],
+            "pods": {},
+            "networks": [],
+            "nodeLinks": {},
+            "traffic": [],
+        }
         self.api_touched = False
         self.namespaces: set[str] = set()
         self.checks: list[CheckRecord] = []
@@ -220,6 +227,7 @@ class ScenarioRun:
             meta = obj["metadata"]
             self.topology["networks"].append(
                 {"name": f"{meta['namespace']}/{meta['name']}", "type": nad_type(obj)}
+                | nad_wiring(obj)
             )
 
     def ensure_namespace(self, namespace: str) -> None:
@@ -524,11 +532,13 @@ class ScenarioRun:
                 addrs = [a for a in addrs if a.family == 4] or addrs
             if not addrs:
                 self.fail(pointer, f"ping: pod {target} has no address on {ifname}")
+                self.record_traffic(ping, "", False)
                 return
             address = addrs[0].ip
         else:
             address = target
         ok, output = self.cluster.ping(self.namespace(source), source, address, ping.get("via"))
+        self.record_traffic(ping, address, ok != bool(ping.get("fails", False)))
         if ok == bool(ping.get("fails", False)):
             verdict = "succeeded but should fail" if ok else "failed"
             self.fail(
@@ -537,6 +547,20 @@ class ScenarioRun:
                 f"via {ping.get('via', 'any')}: {verdict}",
                 output + ("" if ok else "\n" + self.pod_context(source)),
             )
+
+    def record_traffic(self, ping: dict[str, Any], address: str, passed: bool) -> None:
+        """A traffic check for the topology picture: an arrow, green when it passed."""
+        self.topology["traffic"].append(
+            {
+                "from": ping["from"],
+                "to": ping["to"],
+                "via": ping.get("via"),
+                "toInterface": ping.get("toInterface") or ping.get("via"),
+                "address": address,
+                "fails": bool(ping.get("fails", False)),
+                "passed": passed,
+            }
+        )
 
     def expect_distinct(self, pairs: list[str], pointer: Pointer) -> None:
         seen: dict[str, str] = {}
@@ -621,6 +645,13 @@ class ScenarioRun:
             self.topology["nodes"] = self.cluster.node_names()
         except Exception:
             return
+        for node in self.topology["nodes"]:
+            try:  # uplinks, bridges, masters; clusters without a node shell have none
+                code, out = self.cluster.exec_on_node(node, ["ip", "-d", "-j", "addr", "show"])
+                if code == 0:
+                    self.topology["nodeLinks"][node] = node_links(out)
+            except Exception:
+                pass
         for name in list(self.created):
             namespace = self.namespace(name)
             outcome = self.outcomes.get(name)
@@ -636,6 +667,7 @@ class ScenarioRun:
                 if entry["ready"]:
                     status = self._status(namespace, name)
                     by_ifname = {s.get("interface"): s.get("name") for s in status}
+                    defaults = {s.get("interface") for s in status if s.get("default")}
                     for itf in self.cluster.pod_network(namespace, name).interfaces:
                         if itf.kind == "loopback":
                             continue
@@ -645,6 +677,7 @@ class ScenarioRun:
                                 "kind": itf.kind,
                                 "addresses": [a.cidr for a in itf.global_addresses()],
                                 "network": by_ifname.get(itf.name),
+                                "default": itf.name in defaults,
                             }
                         )
             except Exception:
@@ -796,6 +829,52 @@ def nad_type(obj: dict[str, Any]) -> str:
     if config.get("plugins"):
         return "+".join(str(p.get("type", "?")) for p in config["plugins"])
     return str(config.get("type", "(confDir)" if not config else "?"))
+
+
+def nad_wiring(obj: dict[str, Any]) -> dict[str, Any]:
+    """Where a NAD's first plugin attaches on the node (macvlan/ipvlan master, bridge)."""
+    try:
+        config = json.loads(obj["spec"]["config"] or "{}")
+    except (KeyError, ValueError):
+        return {}
+    if not isinstance(config, dict):
+        return {}
+    first = (config.get("plugins") or [config])[0]
+    if not isinstance(first, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key in ("master", "bridge", "device"):
+        if isinstance(first.get(key), str):
+            out[key] = first[key]
+    if first.get("type") == "bridge" and "bridge" not in out:
+        out["bridge"] = "cni0"  # the bridge plugin's default name
+    return out
+
+
+def node_links(text: str) -> list[dict[str, Any]]:
+    """``ip -d -j addr show`` of a node as the picture needs it: name, kind, master,
+    global addresses (pods' veth host ends included; the drawing picks)."""
+    try:
+        links = json.loads(text or "[]")
+    except ValueError:
+        return []
+    out: list[dict[str, Any]] = []
+    for link in links if isinstance(links, list) else []:
+        info = link.get("linkinfo") or {}
+        out.append(
+            {
+                "name": link.get("ifname"),
+                "kind": info.get("info_kind")
+                or ("loopback" if link.get("ifname") == "lo" else "device"),
+                "master": link.get("master"),
+                "addresses": [
+                    f"{a.get('local')}/{a.get('prefixlen')}"
+                    for a in link.get("addr_info") or []
+                    if a.get("scope") == "global"
+                ],
+            }
+        )
+    return out
 
 
 def pod_object(spec: dict[str, Any]) -> dict[str, Any]:

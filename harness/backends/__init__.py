@@ -20,6 +20,10 @@ class Options:
     meta_plugin: str | None = None
     cni_bin_dir: str = "/usr/lib/cni"
     mode: str = "thin"  # "thick": a pymultus daemon per node (harness.backends.local.thick)
+    # Local nodes' CNI caller: "simulated" (the harness's kubelet) or "containerd"
+    # (a real containerd per node, harness.backends.local.containerd); a
+    # scenario's cluster.runtime wins over it.
+    runtime: str = "simulated"
     k8s_version: str | None = None  # for backends that run real Kubernetes
     keep_cluster: bool = False
     # Real clusters (harness.backends.remote): kind's IP family, the kubeconfig
@@ -56,6 +60,12 @@ def unavailable_reason(options: Options) -> str | None:
     if options.backend == "local":
         if os.geteuid() != 0:
             return "the local backend needs root (network and mount namespaces)"
+        if options.runtime == "containerd":
+            from harness.backends.local.containerd.check import unavailable_reason as why
+
+            reason = why()
+            if reason:
+                return reason
         if not os.path.isdir(options.cni_bin_dir):
             return (
                 f"no CNI plugins in {options.cni_bin_dir} "
@@ -80,6 +90,7 @@ def make_cluster(scenario: Scenario, options: Options) -> Cluster:
         profile=options.meta_profile(),
         daemon=options.daemon,
         shim=options.shim,
+        runtime=scenario.runtime or options.runtime,
     )
     return cluster.start()
 
@@ -90,9 +101,30 @@ def probes_for(options: Options) -> dict[str, Probe]:
         from harness.backends import remote
 
         return remote.probes_for(options)
+    from harness.profiles import ProfileError
     from harness.scenario.needs import local_probes
 
-    return local_probes(options.cni_bin_dir, options.mode)
+    probes = local_probes(options.cni_bin_dir, options.mode)
+    # CNI 1.1.0 (STATUS, GC, cniVersion "1.1.0" configs) needs a runtime that
+    # speaks it: the simulated kubelet does, containerd 1.6's libcni does not.
+    probes["cni-1.1"] = lambda: (
+        "containerd 1.6's CNI library refuses cniVersion 1.1.0 configs"
+        if options.runtime == "containerd"
+        else None
+    )
+    try:
+        profile = options.meta_profile()
+    except ProfileError:
+        return probes  # refused where the run starts
+    if profile.implementation != "pymultus":
+        # What only pymultus's own parts can do is decided before a scenario
+        # starts (a skip with the reason), never found out half-way.
+        installer = f"pymultus-install installs pymultus, not profile {profile.name}"
+        probes["installer"] = lambda: installer
+        if profile.form == "thick":
+            hotplug = f"the harness speaks pymultus's /delegate body, not {profile.name}'s"
+            probes["hotplug"] = lambda: hotplug
+    return probes
 
 
 def finish_backends(failed: bool) -> None:

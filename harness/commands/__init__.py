@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "harness.commands.skips",
     "harness.commands.cluster",
     "harness.commands.exec",
+    "harness.commands.logs",
     "harness.commands.vendor",
     "harness.commands.mutants",
 )

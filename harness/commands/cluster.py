@@ -33,6 +33,12 @@ def register(sub: Any) -> None:
     from harness.commands.run import add_profile_arguments
 
     add_profile_arguments(up)  # --profile/--profile-file/--meta-plugin/--daemon/--shim/--mode
+    up.add_argument(
+        "--runtime",
+        default="simulated",
+        choices=("simulated", "containerd"),
+        help="nodes' CNI caller: the simulated kubelet or a real containerd per node",
+    )
     up.add_argument("--cni-bin-dir", default="/usr/lib/cni")
     up.set_defaults(func=cmd_up)
 
@@ -68,6 +74,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         "harness.backends.local.owner",
         "--nodes",
         str(args.nodes),
+        "--runtime",
+        args.runtime,
         "--cni-bin-dir",
         args.cni_bin_dir,
     ]
@@ -116,7 +124,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     nodes = ", ".join(n["name"] for n in info.get("nodes", []))
     print(
         f"cluster {info['id']} up in {time.monotonic() - started:.2f} s "
-        f"({info['mode']} mode, nodes: {nodes}, owner pid {info['ownerPid']}); "
+        f"({info['mode']} mode, {info.get('runtime', 'simulated')} runtime, "
+        f"nodes: {nodes}, owner pid {info['ownerPid']}); "
         f"remove it with: harness cluster down {info['id']}",
         file=sys.stderr,
     )

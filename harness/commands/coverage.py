@@ -26,7 +26,9 @@ DEFAULT_RESULTS = "reports/results.json"
 
 def register(sub: Any) -> None:
     p = sub.add_parser("coverage", help="spec clauses -> the expectations that prove them")
-    p.add_argument("paths", nargs="*", default=["scenarios"])
+    p.add_argument(
+        "paths", nargs="*", default=[], help="scenario files or directories (default: the suite)"
+    )
     p.add_argument(
         "--results",
         action="append",

@@ -1,9 +1,14 @@
-"""``harness exec POD [-n NS] [--cluster ID] -- CMD...``: run CMD in a pod's network namespace.
+"""``harness exec POD [-n NS] [--cluster ID] [-c CONTAINER] -- CMD...``: run CMD in a pod.
 
-What ``kubectl exec`` would be if the simulated pods had containers: the
-command runs on the host, inside the pod sandbox's network namespace, so
+On containerd nodes (``--runtime containerd``) the pod has real containers:
+CMD runs in one of them through CRI ``ExecSync``, as ``kubectl exec`` does
+(the container's busybox tools). On simulated nodes:
+
+The command runs on the host, inside the pod sandbox's network namespace, so
 ``harness exec mypod -- ip addr`` shows the pod's interfaces. The sandbox is
-found in the ``sandboxes.json`` the cluster's owner keeps in its run dir.
+found in the ``sandboxes.json`` the cluster's owner keeps in its run dir, so
+this works without the API server (``kubectl exec`` does the same through
+the API: :mod:`harness.backends.local.streaming`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ def register(sub: Any) -> None:
     p.add_argument("pod", help="pod name")
     p.add_argument("-n", "--namespace", default="default")
     p.add_argument("--cluster", help="cluster id (default: the only one up)")
+    p.add_argument("-c", "--container", default="", help="container (containerd nodes)")
     p.add_argument("argv", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(func=run)
 
@@ -69,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if sandbox.get("criSocket"):
+        return exec_sync(sandbox, args.container, argv)
     netns = os.path.join(NETNS_DIR, str(sandbox["netns"]))
     try:
         os.execvp("nsenter", ["nsenter", f"--net={netns}", "--", *argv])
@@ -76,3 +84,37 @@ def run(args: argparse.Namespace) -> int:
         print(f"harness exec: cannot run nsenter: {exc}", file=sys.stderr)
         return 127
     return 0  # not reached
+
+
+def pick_container(containers: dict[str, str], wanted: str) -> str:
+    """The CRI id of container ``wanted`` (default: the pod's first); LookupError if none."""
+    if wanted:
+        if wanted not in containers:
+            known = ", ".join(sorted(containers)) or "none"
+            raise LookupError(f"no container {wanted!r} in the pod (containers: {known})")
+        return containers[wanted]
+    if not containers:
+        raise LookupError("the pod has no running container")
+    return next(iter(containers.values()))
+
+
+def exec_sync(sandbox: dict[str, Any], container: str, argv: list[str]) -> int:
+    """CMD in the pod's container through the node's CRI ExecSync; its exit status."""
+    from harness.backends.local.containerd.cri import CRIClient, CRIError
+
+    try:
+        cid = pick_container(dict(sandbox.get("containers") or {}), container)
+    except LookupError as exc:
+        print(f"harness exec: {exc}", file=sys.stderr)
+        return 1
+    client = CRIClient(str(sandbox["criSocket"]))
+    try:
+        response = client.exec_sync(cid, argv, timeout=60)
+    except CRIError as exc:
+        print(f"harness exec: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    sys.stdout.buffer.write(response.stdout)
+    sys.stderr.buffer.write(response.stderr)
+    return int(response.exit_code)

@@ -34,11 +34,19 @@ STATUS_MARK = {
 
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run scenarios and print a table")
-    p.add_argument("paths", nargs="*", default=["scenarios"])
+    p.add_argument(
+        "paths", nargs="*", default=[], help="scenario files or directories (default: the suite)"
+    )
     p.add_argument("-k", help="only scenarios whose name, path or clauses contain this text")
     p.add_argument("--backend", default="local", choices=BACKENDS)
     add_profile_arguments(p)
     p.add_argument("--cni-bin-dir", default="/usr/lib/cni")
+    p.add_argument(
+        "--runtime",
+        default="simulated",
+        choices=("simulated", "containerd"),
+        help="local nodes' CNI caller: the simulated kubelet or a real containerd per node",
+    )
     p.add_argument("--junit-xml", metavar="FILE", help="write JUnit XML")
     p.add_argument("--markdown", metavar="FILE", help="write a Markdown summary")
     p.add_argument("--html", metavar="FILE", help="write the HTML report with topologies")
@@ -222,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         cni_bin_dir=args.cni_bin_dir,
         **chosen,
+        runtime=args.runtime,
         **cluster_options(args),
     )
     placeholders = options.meta_profile().placeholders() if args.backend == "local" else None
@@ -271,4 +280,5 @@ def write_reports(
 
         meta: dict[str, Any] = dict(ran)
         meta.setdefault("profile", profile_name(options))
+        meta.setdefault("runtime", options.runtime)
         write(args.results_json, json.dumps(results_document(results, meta), indent=1))

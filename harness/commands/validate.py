@@ -10,7 +10,9 @@ from harness.scenario.files import load_all, scenario_files
 
 def register(sub: Any) -> None:
     p = sub.add_parser("validate", help="check scenario files without running them")
-    p.add_argument("paths", nargs="+", help="scenario files or directories")
+    p.add_argument(
+        "paths", nargs="*", default=[], help="scenario files or directories (default: the suite)"
+    )
     p.set_defaults(func=run)
 
 

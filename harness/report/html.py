@@ -1,6 +1,6 @@
 """A self-contained HTML report: one card per scenario with its result, timings,
-failures and its topology drawn as inline SVG (nodes as columns, pods inside
-their node, one row per pod interface with its network and addresses).
+failures and its topology drawn as inline SVG (:mod:`harness.report.topology_svg`:
+fabrics, nodes, attachment points, pods wired to them, traffic checks).
 
 No scripts, fonts or images from anywhere: the file is opened from a CI
 artifact or a laptop with no network, so everything is inline.
@@ -14,7 +14,10 @@ from typing import Any
 
 from harness.report.calltimeline import CSS as CALLS_CSS
 from harness.report.calltimeline import calls_timeline
+from harness.report.topology_svg import DEFAULT_COLOUR, topology_svg
 from harness.runner import ScenarioResult
+
+__all__ = ["html_report", "legend", "network_colours", "topology_svg"]
 
 COLOURS = {
     "passed": "#1a7f37",
@@ -27,11 +30,6 @@ COLOURS = {
 # A stable colour per network, so a network looks the same in every pod.
 PALETTE = ("#0969da", "#bf3989", "#1a7f37", "#bc4c00", "#8250df", "#0a7f83", "#9a6700")
 
-NODE_W = 330
-POD_GAP = 12
-ROW_H = 18
-PAD = 10
-ERROR_CHARS = 50  # per line of a failed pod's error, two lines at most
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#1f2328;background:#f6f8fa}
@@ -59,97 +57,18 @@ def network_colours(results: Sequence[ScenarioResult]) -> dict[str, str]:
         for pod in (r.topology.get("pods") or {}).values():
             for itf in pod.get("interfaces", []):
                 net = itf.get("network") or ""
+                if itf.get("default"):
+                    continue  # drawn apart, in grey (topology_svg.DEFAULT_COLOUR)
                 if net not in names:
                     names.append(net)
     return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(sorted(names))}
-
-
-def pod_height(pod: dict[str, Any]) -> int:
-    rows = len(pod.get("interfaces", [])) or (0 if pod.get("error") else 1)
-    return 22 + rows * ROW_H + (2 * 12 + 4 if pod.get("error") else 0) + 6
-
-
-def topology_svg(topology: dict[str, Any], colours: dict[str, str]) -> str:
-    """Nodes side by side; each pod a box inside its node; interfaces listed with
-    a coloured network marker. Empty string when nothing was recorded."""
-    nodes: list[str] = list(topology.get("nodes") or [])
-    pods: dict[str, dict[str, Any]] = topology.get("pods") or {}
-    if not nodes and not pods:
-        return ""
-    for pod in pods.values():
-        if pod.get("node") and pod["node"] not in nodes:
-            nodes.append(pod["node"])
-    if any(not p.get("node") for p in pods.values()):
-        nodes.append("(unscheduled)")
-    by_node: dict[str, list[tuple[str, dict[str, Any]]]] = {n: [] for n in nodes}
-    for name, pod in pods.items():
-        by_node[pod.get("node") or "(unscheduled)"].append((name, pod))
-    heights = {
-        n: 28 + sum(pod_height(p) + POD_GAP for _, p in items) + PAD for n, items in by_node.items()
-    }
-    height = max([60, *heights.values()]) + 2 * PAD
-    width = len(nodes) * (NODE_W + PAD) + PAD
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="topology">'
-    ]
-    for i, node in enumerate(nodes):
-        x = PAD + i * (NODE_W + PAD)
-        out.append(
-            f'<rect x="{x}" y="{PAD}" width="{NODE_W}" height="{height - 2 * PAD}" rx="6" '
-            'fill="#f6f8fa" stroke="#8c959f"/>'
-        )
-        out.append(
-            f'<text x="{x + 8}" y="{PAD + 18}" font-size="13" font-weight="bold">{_e(node)}</text>'
-        )
-        y = PAD + 28
-        for name, pod in by_node[node]:
-            h = pod_height(pod)
-            ok = pod.get("ready")
-            stroke = "#1a7f37" if ok else "#cf222e"
-            out.append(
-                f'<rect x="{x + 8}" y="{y}" width="{NODE_W - 16}" height="{h}" rx="4" '
-                f'fill="#fff" stroke="{stroke}" stroke-width="1.5"/>'
-            )
-            label = f"{pod.get('namespace', 'default')}/{name}"
-            out.append(
-                f'<text x="{x + 16}" y="{y + 16}" font-size="12" font-weight="bold">'
-                f"{_e(label)}{'' if ok else ' (not ready)'}</text>"
-            )
-            row = y + 22
-            for itf in pod.get("interfaces", []):
-                colour = colours.get(itf.get("network") or "", "#6e7781")
-                out.append(
-                    f'<circle cx="{x + 20}" cy="{row + 8}" r="5" fill="{colour}">'
-                    f"<title>{_e(itf.get('network') or 'unknown network')}</title></circle>"
-                )
-                addrs = ", ".join(itf.get("addresses", [])) or "no address"
-                text = f"{itf['name']} {itf.get('kind', '')}  {addrs}"
-                out.append(
-                    f'<text x="{x + 30}" y="{row + 12}" font-size="11">{_e(text[:52])}'
-                    f"<title>{_e(text)} ({_e(itf.get('network') or '?')})</title></text>"
-                )
-                row += ROW_H
-            if pod.get("error"):
-                text = str(pod["error"])
-                for n, start in enumerate(range(0, min(len(text), 2 * ERROR_CHARS), ERROR_CHARS)):
-                    part = text[start : start + ERROR_CHARS]
-                    if n == 1 and len(text) > 2 * ERROR_CHARS:
-                        part = part[:-1] + "\u2026"
-                    out.append(
-                        f'<text x="{x + 16}" y="{row + 12 + n * 12}" font-size="10" '
-                        f'fill="#cf222e">{_e(part)}<title>{_e(text)}</title></text>'
-                    )
-            y += h + POD_GAP
-    out.append("</svg>")
-    return "".join(out)
 
 
 def legend(colours: dict[str, str]) -> str:
     items = [
         f'<span style="margin-right:1em"><span style="color:{c}">&#9679;</span> '
         f"{_e(n or 'unnamed')}</span>"
-        for n, c in colours.items()
+        for n, c in [*colours.items(), ("default network", DEFAULT_COLOUR)]
     ]
     return f'<p class="meta">networks: {"".join(items)}</p>' if items else ""
 

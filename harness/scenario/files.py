@@ -6,12 +6,14 @@ import os
 from collections.abc import Mapping, Sequence
 
 from harness.scenario.loader import Scenario, ScenarioError, load_scenario
+from harness.scenario.suite import paths_or_suite
 
 
 def scenario_files(paths: Sequence[str]) -> list[str]:
-    """Scenario files named directly, or found (recursively) in directories."""
+    """Scenario files named directly, or found (recursively) in directories; no paths
+    at all means the conformance suite (see :mod:`harness.scenario.suite`)."""
     files: list[str] = []
-    for path in paths:
+    for path in paths_or_suite(paths):
         if os.path.isdir(path):
             for root, _dirs, names in os.walk(path):
                 files += [

@@ -125,6 +125,12 @@ class Scenario:
         return int((self.data.get("cluster") or {}).get("nodes", 1))
 
     @property
+    def runtime(self) -> str | None:
+        """``cluster.runtime`` if the scenario pins one (else the run's --runtime)."""
+        value = (self.data.get("cluster") or {}).get("runtime")
+        return str(value) if value else None
+
+    @property
     def meta_config(self) -> dict[str, Any]:
         return dict((self.data.get("cluster") or {}).get("metaConfig") or {})
 
@@ -150,11 +156,9 @@ def schema() -> dict[str, Any]:
 
 def fixtures_dir() -> str:
     """fixtures/ of the source tree, or the copy shipped inside the package."""
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    source = os.path.join(here, "fixtures")
-    if os.path.isdir(source):
-        return source
-    return str(resources.files("harness").joinpath("_data", "fixtures"))
+    from harness.scenario.suite import shipped_dir
+
+    return shipped_dir("fixtures")
 
 
 def load_scenario(path: str, placeholders: Mapping[str, str] | None = None) -> Scenario:

@@ -178,6 +178,9 @@ def link(calls: list[Call]) -> list[Call]:
                 if _encloses(c, call)
                 and c.container_id == call.container_id
                 and c.plugin != call.plugin
+                # Never a call its own process made: a sibling, not a parent
+                # (containerd runs a pod's loopback and the meta-plugin at once).
+                and c.ppid != call.ppid
             ]
             parent = max(around, key=lambda c: c.start) if around else None
         if parent is not None:

@@ -121,7 +121,11 @@ def test_thick_foreign_profile_never_starts_pymultus(
     assert not [c for c in running.values() if any(p in c for p in pymultus_parts)], running
     bin_dir = node.host_path("/opt/cni/bin")
     assert not os.path.lexists(os.path.join(bin_dir, "pymultus-shim"))
-    assert os.readlink(os.path.join(bin_dir, "foreign-meta-shim")) == launchers["foreign-meta-shim"]
+    # The runtime runs the fixture's own shim (through the CNI wiretap's wrapper
+    # when one is installed: the real binary then sits in .wiretap/real/).
+    real = os.path.join(bin_dir, ".wiretap", "real", "foreign-meta-shim")
+    shim = real if os.path.lexists(real) else os.path.join(bin_dir, "foreign-meta-shim")
+    assert os.path.samefile(shim, launchers["foreign-meta-shim"])
     with open(os.path.join(node.host_path("/etc/cni/net.d"), "00-foreign.conf")) as f:
         conf = json.load(f)
     assert conf["type"] == "foreign-meta-shim"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends import Options, make_cluster, unavailable_reason
+from harness.backends import Options, make_cluster, probes_for, unavailable_reason
 from harness.runner import ScenarioResult, run_scenario
 from harness.scenario.loader import load_scenario
 
@@ -46,7 +46,9 @@ def run(scenario: str, meta: str | None) -> ScenarioResult:
     if reason:
         pytest.skip(reason)
     return run_scenario(
-        load_scenario(str(REPO / "scenarios" / scenario)), lambda s: make_cluster(s, options)
+        load_scenario(str(REPO / "scenarios" / scenario)),
+        lambda s: make_cluster(s, options),
+        probes_for(options),
     )
 
 
@@ -66,6 +68,9 @@ def test_the_same_scenario_passes_with_pymultus(tmp_path: Path) -> None:
     result = run("meta-cni-version-old-caller.yaml", None)
     assert result.status == "passed", result.report()
     runtime = [c for c in result.topology["calls"] if c["caller"] == "runtime"]
+    # the kubelet's sandbox (the scenario's `cni` step makes a second one)
+    sandbox = runtime[0]["env"]["CNI_CONTAINERID"]
+    runtime = [c for c in runtime if c["env"]["CNI_CONTAINERID"] == sandbox]
     # containerd's sequence: ADD, DEL on StopPodSandbox, DEL on RemovePodSandbox
     assert [(c["command"], bool(c["env"]["CNI_NETNS"])) for c in runtime] == [
         ("ADD", True),

@@ -137,8 +137,8 @@ def test_html_is_self_contained_and_escapes() -> None:
 
 def test_topology_svg_draws_every_node_and_pod() -> None:
     svg = topology_svg(TOPOLOGY, {"default/macvlan-conf": "#123456"})
-    assert svg.count('rx="6"') == 2  # two nodes
-    assert svg.count('rx="4"') == 2  # two pods
+    assert svg.count('class="node"') == 2
+    assert svg.count('class="pod"') == 2
     assert 'fill="#123456"' in svg and "x/b (not ready)" in svg
     assert topology_svg({}, {}) == ""
 

@@ -35,6 +35,7 @@ from harness.backends.local.listeners import (
     ListenerSet,
     server_tls_context,
 )
+from harness.backends.local.podio import NodeStreams
 from harness.backends.local.routes import Routes, default_routes
 from harness.backends.local.store import Store
 from harness.backends.local.tables import human_duration
@@ -76,6 +77,8 @@ class APIServer:
         self._fault_scope = "all"  # or "nodes": only requests through node listeners
         self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
         self.requests: collections.deque[RequestRecord] = collections.deque(maxlen=10000)
+        # pods/exec, attach, log, portforward go to the pod's node (podio.NodeStreams).
+        self.node_streams: dict[str, NodeStreams] = {}
 
     def _handle(self, conn: socket.socket, addr: Any) -> None:
         Handler(conn, addr, self)  # type: ignore[arg-type]

@@ -41,10 +41,11 @@ from typing import Any
 from harness.backends.local import nodestatus, sh
 from harness.backends.local.apiserver import APIServer, server_tls_context
 from harness.backends.local.devices import DEVICE_INFO_DIR, POD_RESOURCES_SOCKET, DevicePlugin
-from harness.backends.local.kubelet import Kubelet
+from harness.backends.local.kubelet import Kubelet, Sandbox
 from harness.backends.local.pki import make_cluster_pki
 from harness.backends.local.runs import INFO_FILE, SANDBOXES_FILE
 from harness.backends.local.scheduler import Scheduler
+from harness.backends.local.sim_streams import SimNodeStreams
 from harness.backends.local.topology import (
     NETNS_DIR,
     POD_CIDR_ALL,
@@ -63,6 +64,9 @@ DEFAULT_CNI_BIN_DIR = "/usr/lib/cni"
 DEFAULT_NETWORK_NAME = "kindnet"
 NAD_API = "/apis/k8s.cni.cncf.io/v1"
 MODES = ("thin", "thick")
+# Who calls CNI on a node: the simulated kubelet itself, or a real containerd's
+# CRI plugin driven by the harness's CRI kubelet (harness/backends/local/containerd/).
+RUNTIMES = ("simulated", "containerd")
 
 
 def default_meta_plugin() -> str:
@@ -118,10 +122,15 @@ class LocalCluster:
         profile: Profile | None = None,
         daemon: str | None = None,
         shim: str | None = None,
+        runtime: str = "simulated",
     ) -> None:
         """``profile`` says how the meta-plugin runs (default: pymultus in ``mode``);
         ``meta_plugin``/``daemon``/``shim`` are its binaries. What the profile
         cannot run with them raises :class:`harness.profiles.ProfileError`."""
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+        self.runtime = runtime
+        self.runtimes: dict[str, Any] = {}  # node name -> ContainerdNode (containerd runtime)
         if profile is None:
             if mode not in MODES:
                 raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -181,6 +190,8 @@ class LocalCluster:
             destroy_run_dir(run_dir)
         self.topology.create()
         try:
+            if self.runtime == "containerd":
+                self._start_containerd()
             host, port = self.api_server.listen("127.0.0.1", 0)
             self.server = f"http://{host}:{port}"
             pki = make_cluster_pki(self.topology.run_dir, cluster_name=self.name)
@@ -198,7 +209,11 @@ class LocalCluster:
             self.write_kubeconfig(self.kubeconfig, secure=True)
             for node in self.topology.nodes:
                 self.install_node(node)
-                self.api.request("POST", "/api/v1/nodes", node_object(node))
+                obj = node_object(node)
+                if node.name in self.runtimes:  # kubectl get nodes -o wide: CONTAINER-RUNTIME
+                    info = obj["status"]["nodeInfo"]
+                    info["containerRuntimeVersion"] = self.runtimes[node.name].runtime_version()
+                self.api.request("POST", "/api/v1/nodes", obj)
             self.ensure_namespace("default")
             self.scheduler = Scheduler(self.api, self.node_names(), self.errors.append)
             self.scheduler.start()
@@ -213,17 +228,59 @@ class LocalCluster:
                     )
                     self.device_plugins.append(plugin)
                     plugin.start()
-                kubelet = Kubelet(
-                    node, self.topology, self.api, self._notify, workers=self.kubelet_workers
-                )
+                kubelet = self._make_kubelet(node)
                 kubelet.devices = plugin
                 self.kubelets[node.name] = kubelet
+                self.api_server.node_streams[node.name] = self._node_streams(node.name, kubelet)
                 kubelet.start()
             self.write_info()
         except BaseException:
             self.close()
             raise
         return self
+
+    def _start_containerd(self) -> None:
+        from harness.backends.local.containerd.daemon import ContainerdNode
+        from harness.backends.local.containerd.image import busybox_image
+
+        image = busybox_image()
+        for node in self.topology.nodes:
+            runtime = ContainerdNode(node, self.topology, image)
+            self.runtimes[node.name] = runtime
+            runtime.start()
+
+    def _make_kubelet(self, node: Node) -> Kubelet:
+        api = self.client()
+        if self.runtime == "containerd":
+            from harness.backends.local.containerd.kubelet import CRIKubelet
+
+            return CRIKubelet(
+                node,
+                self.topology,
+                api,
+                self._notify,
+                workers=self.kubelet_workers,
+                runtime=self.runtimes[node.name],
+            )
+        return Kubelet(node, self.topology, api, self._notify, workers=self.kubelet_workers)
+
+    def _node_streams(self, node: str, kubelet: Kubelet) -> SimNodeStreams:
+        """kubectl exec/logs on this node: the kubelet's sandboxes and the store's events."""
+        store = self.api_server.store
+
+        def sandbox_netns(uid: str) -> str | None:
+            sandbox = kubelet.sandbox_by_uid(uid)
+            # The host path (absolute, either runtime: a containerd node's pod
+            # netns lives in the node's own /run).
+            return kubelet.netns_path(sandbox) if sandbox is not None and sandbox.ready else None
+
+        def pod_exists(namespace: str, name: str, uid: str) -> bool:
+            pod = store.get("pods", name, namespace)
+            return pod is not None and pod["metadata"].get("uid") == uid
+
+        return SimNodeStreams(
+            node, sandbox_netns, lambda ns: store.list_objects("events", ns), pod_exists
+        )
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -246,6 +303,11 @@ class LocalCluster:
                     self.errors.append(f"thick uninstall on {node.name}: {exc}")
         for plugin in self.device_plugins:
             plugin.stop()
+        for runtime in self.runtimes.values():
+            try:
+                runtime.stop()
+            except Exception as exc:  # state.json's cleanup still kills what is left
+                self.errors.append(f"containerd on {runtime.node.name}: {exc}")
         self.api_server.stop()
         self.topology.destroy()
 
@@ -308,6 +370,7 @@ class LocalCluster:
             "mode": self.mode,
             "profile": self.profile.name,
             "binaries": self.binaries.describe(),
+            "runtime": self.runtime,
             "metaPlugin": self.meta_plugin,
             "nodes": [
                 {"name": n.name, "netns": n.netns, "ip": n.ip, "podCIDR": n.pod_cidr}
@@ -324,9 +387,9 @@ class LocalCluster:
         write_private_json(os.path.join(self.run_dir, INFO_FILE), self.info())
         self.write_sandboxes()
 
-    def sandboxes(self) -> dict[str, dict[str, str]]:
+    def sandboxes(self) -> dict[str, dict[str, Any]]:
         """Running sandboxes by pod uid: namespace, name, node, netns."""
-        out: dict[str, dict[str, str]] = {}
+        out: dict[str, dict[str, Any]] = {}
         for node_name, kubelet in self.kubelets.items():
             with kubelet.lock:
                 items = list(kubelet.sandboxes.values())
@@ -338,7 +401,11 @@ class LocalCluster:
                         "name": name,
                         "node": node_name,
                         "netns": sandbox.netns,
+                        "netnsPath": kubelet.netns_path(sandbox),
                     }
+                    if self.runtime == "containerd":  # harness exec goes through CRI
+                        out[sandbox.uid]["criSocket"] = self.runtimes[node_name].socket
+                        out[sandbox.uid]["containers"] = kubelet.container_ids(sandbox.uid)
         return out
 
     def write_sandboxes(self) -> None:
@@ -377,8 +444,10 @@ class LocalCluster:
     def install_node(self, node: Node) -> None:
         """Put the default network and the meta-plugin's config on a node."""
         conf_dir = node.host_path("/etc/cni/net.d")
-        with open(os.path.join(conf_dir, f"10-{DEFAULT_NETWORK_NAME}.conflist"), "w") as f:
-            json.dump(default_network_conf(node), f, indent=2)
+        write_atomic(
+            os.path.join(conf_dir, f"10-{DEFAULT_NETWORK_NAME}.conflist"),
+            json.dumps(default_network_conf(node), indent=2),
+        )
         self.write_service_account(node)
         if self.profile.kubeconfig:
             # Thick pymultus: the daemon reads its token from the service-account
@@ -393,8 +462,10 @@ class LocalCluster:
             # and the shim's (or lets the daemon write it) and starts the daemon.
             thick_module().install(self, node, conf)
         else:
-            with open(os.path.join(conf_dir, self.profile.conf_file), "w") as f:
-                json.dump(conf, f, indent=2)
+            write_atomic(os.path.join(conf_dir, self.profile.conf_file), json.dumps(conf, indent=2))
+        runtime = self.runtimes.get(node.name)
+        if runtime is not None:  # what containerd runs first: tapped for its error codes
+            runtime.install_tap([self.profile.binary_name])
         self._installed.append(node)
 
     def write_service_account(self, node: Node) -> None:
@@ -532,16 +603,28 @@ class LocalCluster:
 
     # ------------------------------------------------------------- kernel
     def pod_netns(self, namespace: str, name: str) -> str:
+        """The name of the pod sandbox's network namespace (``ip -n`` on simulated
+        nodes; on containerd nodes a name in the node's own /var/run/netns)."""
         sandbox = self._sandbox(namespace, name)
         if sandbox is None or not sandbox.ready:
             raise LookupError(f"pod {namespace}/{name} has no running sandbox")
         return str(sandbox.netns)
 
+    def pod_netns_path(self, namespace: str, name: str) -> str:
+        """The host path of the pod sandbox's network namespace (either runtime)."""
+        sandbox: Sandbox | None = self._sandbox(namespace, name)
+        if sandbox is None or not sandbox.ready:
+            raise LookupError(f"pod {namespace}/{name} has no running sandbox")
+        for kubelet in self.kubelets.values():
+            if kubelet.sandbox_by_uid(sandbox.uid) is sandbox:
+                return kubelet.netns_path(sandbox)
+        return os.path.join(NETNS_DIR, str(sandbox.netns))
+
     def pod_network(self, namespace: str, name: str) -> PodNetwork:
-        netns = self.pod_netns(namespace, name)
-        interfaces = parse_addresses(sh.run(["ip", "-n", netns, "-d", "-j", "addr", "show"]))
-        routes = parse_routes(sh.run(["ip", "-n", netns, "-j", "route", "show"]), 4)
-        routes += parse_routes(sh.run(["ip", "-n", netns, "-6", "-j", "route", "show"]), 6)
+        enter = ["nsenter", f"--net={self.pod_netns_path(namespace, name)}", "--"]
+        interfaces = parse_addresses(sh.run([*enter, "ip", "-d", "-j", "addr", "show"]))
+        routes = parse_routes(sh.run([*enter, "ip", "-j", "route", "show"]), 4)
+        routes += parse_routes(sh.run([*enter, "ip", "-6", "-j", "route", "show"]), 6)
         return PodNetwork(tuple(interfaces), tuple(routes))
 
     def exec_in_pod(
@@ -549,9 +632,9 @@ class LocalCluster:
     ) -> tuple[int, str]:
         import subprocess
 
-        netns = self.pod_netns(namespace, name)
+        netns = self.pod_netns_path(namespace, name)
         proc = subprocess.run(
-            ["nsenter", f"--net={NETNS_DIR}/{netns}", "--", *argv],
+            ["nsenter", f"--net={netns}", "--", *argv],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -582,8 +665,7 @@ class LocalCluster:
     def write_node_file(self, node: str, path: str, content: str) -> None:
         target = self.topology.node(node).host_path(path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "w", encoding="utf-8") as f:
-            f.write(content)
+        write_atomic(target, content)
 
     def remove_node_file(self, node: str, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -753,18 +835,33 @@ class LocalCluster:
         from harness.backends.local import cnicall
 
         target = cnicall.find_target(call, self.kubelets, self.get_pod)
+        # On containerd nodes /run is the node's own: a new sandbox's netns is
+        # made there, where the plugins (run inside the node) look for it.
+        inside = (
+            ["nsenter", f"--mount={target.kubelet.node.mount_ns}", "--"]
+            if self.runtime == "containerd"
+            else []
+        )
 
         def new_netns(name: str) -> None:
-            self.topology.add_netns(name)
-            sh.run(["ip", "-n", name, "link", "set", "lo", "up"])
+            if inside:
+                sh.run([*inside, "ip", "netns", "add", name])
+            else:
+                self.topology.add_netns(name)
+            sh.run([*inside, "ip", "-n", name, "link", "set", "lo", "up"])
+
+        def drop_netns(name: str) -> None:
+            if inside:
+                sh.run([*inside, "ip", "netns", "delete", name], check=False)
+            else:
+                self.topology.remove_netns(name)
 
         def links(name: str) -> list[str]:
-            found = parse_addresses(sh.run(["ip", "-n", name, "-d", "-j", "addr", "show"]))
+            argv = [*inside, "ip", "-n", name, "-d", "-j", "addr", "show"]
+            found = parse_addresses(sh.run(argv))
             return [link.name for link in found if link.name != "lo"]
 
-        return cnicall.make_call(
-            call, target, new_netns, self.topology.remove_netns, links, self.cluster_id
-        )
+        return cnicall.make_call(call, target, new_netns, drop_netns, links, self.cluster_id)
 
     def read_node_file(self, node: str, path: str) -> str | None:
         try:
@@ -775,6 +872,8 @@ class LocalCluster:
 
     def leaks(self) -> list[str]:
         """What deleted pods left behind: namespaces, links, leases, caches."""
+        for busy in self.kubelets.values():  # not an attempt in the middle of its ADD
+            wait_idle(busy)
         found: list[str] = []
         infra = {self.topology.fabric_netns} | {n.netns for n in self.topology.nodes}
         # A live pod's sandbox (e.g. a failing pod's retry in flight) is not a leak.
@@ -793,7 +892,32 @@ class LocalCluster:
                 if link.name not in ("lo", "eth0", "eth1") and link.kind != "bridge":
                     found.append(f"{node.name}: link {link.name} ({link.kind})")
             found += [f"{node.name}: {leak}" for leak in node_file_leaks(node)]
+            runtime = self.runtimes.get(node.name)
+            if runtime is not None:
+                found += [f"{node.name}: {leak}" for leak in runtime.leaks()]
+                cri = getattr(self.kubelets.get(node.name), "cri", None)
+                if cri is not None:
+                    for item in cri.list_pod_sandboxes():
+                        meta = item.metadata
+                        found.append(
+                            f"{node.name}: containerd sandbox {item.id[:12]} "
+                            f"({meta.namespace}/{meta.name})"
+                        )
         return found
+
+
+def wait_idle(kubelet: Kubelet, timeout: float = 10.0) -> None:
+    """Wait (bounded) until the kubelet runs no sandbox setup or teardown.
+
+    A retried sandbox of a failing pod has a netns while the attempt runs
+    (a RunPodSandbox on containerd nodes takes ~1 s): not a leak, so nodes
+    are inspected between attempts (the back-off leaves at least 1 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with kubelet.lock:
+            if not kubelet.inflight:
+                return
+        time.sleep(0.02)
 
 
 def thick_module() -> Any:
@@ -809,6 +933,18 @@ def write_private_text(path: str, text: str) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    os.replace(tmp, path)
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Replace ``path`` in one rename: containerd's CRI plugin re-reads the conf dir
+    on every inotify event and must never see a half-written config. The
+    temporary name has no config extension, so no runtime ever loads it."""
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}~")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    with contextlib.suppress(FileNotFoundError):  # an existing file keeps its mode
+        os.chmod(tmp, os.stat(path).st_mode & 0o7777)
     os.replace(tmp, path)
 
 

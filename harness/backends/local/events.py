@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 AGGREGATE_WINDOW = 600.0  # seconds an identical event keeps being counted on the old one
+SIMILAR_MAX = 10  # distinct messages of one reason before they are combined
+COMBINED = "(combined from similar events): "
 SPAM_BURST = 25
 SPAM_REFILL = 300.0  # seconds per token
 
@@ -51,6 +53,17 @@ class Correlator:
 
     seen: dict[tuple[str, ...], _Seen] = field(default_factory=dict)
     buckets: dict[tuple[str, ...], _Bucket] = field(default_factory=dict)
+    similar: dict[tuple[str, ...], tuple[float, set[str]]] = field(default_factory=dict)
+
+    def aggregate(self, similar_key: tuple[str, ...], message: str, now: float) -> str | None:
+        """client-go's EventAggregator: past :data:`SIMILAR_MAX` distinct messages of
+        one reason in the window, the message to record instead (combined)."""
+        first, messages = self.similar.get(similar_key, (now, set()))
+        if now - first > AGGREGATE_WINDOW:
+            first, messages = now, set()
+        messages.add(message)
+        self.similar[similar_key] = (first, messages)
+        return COMBINED + message if len(messages) > SIMILAR_MAX else None
 
     def allow(self, obj_key: tuple[str, ...], now: float) -> bool:
         """The spam filter: False drops the event."""
@@ -108,11 +121,15 @@ class EventRecorder:
         if field_path:
             involved["fieldPath"] = field_path
         obj_key = (involved["kind"], ns, involved["name"], str(involved["uid"]))
-        key = (*obj_key, field_path, type_, reason, message)
+        similar_key = (*obj_key, field_path, type_, reason)
+        key = (*similar_key, message)
         now = self.clock()
         with self.lock:
             if not self.state.allow(obj_key, now):
                 return
+            combined = self.state.aggregate(similar_key, message, now)
+            if combined is not None:  # counted on one event whose message is the latest
+                message, key = combined, (*similar_key, COMBINED)
             prior = correlate(self.state, key, now)
             if prior is None:
                 self.state.seen[key] = _Seen("", 1, now, now)
@@ -143,6 +160,7 @@ class EventRecorder:
             if not name:
                 return  # the first write has not answered yet: counted on the next
             patch = {
+                "message": message,
                 "count": count,
                 "lastTimestamp": rfc3339(now),
                 "firstTimestamp": rfc3339(first),

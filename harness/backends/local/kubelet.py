@@ -451,6 +451,10 @@ class Kubelet:
     def netns_path(self, sandbox: Sandbox) -> str:
         return os.path.join(NETNS_DIR, sandbox.netns)
 
+    def container_ids(self, uid: str) -> dict[str, str]:
+        """Containers the runtime runs for the pod (the simulated runtime runs none)."""
+        return {}
+
 
 def container_statuses(pod: dict[str, Any], running_since: str | None) -> list[dict[str, Any]]:
     """Container statuses as kubelet reports them (kubectl's READY column reads them).

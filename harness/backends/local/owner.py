@@ -33,6 +33,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--profile-file")
     p.add_argument("--daemon")
     p.add_argument("--shim")
+    p.add_argument("--runtime", default="simulated", choices=("simulated", "containerd"))
     p.add_argument("--cni-bin-dir", default="/usr/lib/cni")
     p.add_argument("--run-root", default="/run/harness")
     return p.parse_args(argv)
@@ -58,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile=choose(args.profile, args.profile_file, None) if named else None,
         daemon=args.daemon,
         shim=args.shim,
+        runtime=args.runtime,
     ).start()
     try:
         info = {**cluster.info(), "persistent": True}

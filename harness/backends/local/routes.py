@@ -45,6 +45,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "harness.backends.local.discovery",
     "harness.backends.local.openapi",
     "harness.backends.local.reviews",
+    "harness.backends.local.streaming",
     "harness.backends.local.scale",
 )
 

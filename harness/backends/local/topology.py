@@ -90,6 +90,11 @@ class State:
     mounts: list[str] = field(default_factory=list)  # unmount in reverse
     created_dirs: list[str] = field(default_factory=list)  # host dirs we had to create
     pids: list[int] = field(default_factory=list)
+    # Containerd nodes (harness.backends.local.containerd): processes whose
+    # command line holds one of these marks (shims outlive containerd) and
+    # the nodes' cgroup parents (pods' processes outlive their shims).
+    process_marks: list[str] = field(default_factory=list)
+    cgroups: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Keys of state.json this version does not know (set by load_state; not saved).
@@ -322,6 +327,10 @@ def destroy_state(state: State, run_dir: str) -> None:
     for pid in state.pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, 9)
+    if state.process_marks or state.cgroups:
+        from harness.backends.local.containerd.daemon import destroy_leftovers
+
+        destroy_leftovers(state.cgroups, state.process_marks)
     # Every namespace of a cluster is named "<cluster id>-...": also those
     # created by `ip netns add` just before a crash and not yet recorded.
     names = set(state.netns)

@@ -177,9 +177,16 @@ def exec_plugin(
 
 
 def run_network(
-    netconf: dict[str, Any], command: str, env: dict[str, str], ifname: str
+    netconf: dict[str, Any],
+    command: str,
+    env: dict[str, str],
+    ifname: str,
+    prev: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """One network (a conflist or a single plugin config) for one interface."""
+    """One network (a conflist or a single plugin config) for one interface.
+
+    DEL gets the ADD's result as ``prevResult`` (CNI SPEC.md section 3, from
+    0.4.0) when it was cached."""
     plugins = netconf.get("plugins", [netconf])
     base = {"name": netconf.get("name", ""), "cniVersion": netconf.get("cniVersion", "1.0.0")}
     if command == "ADD":
@@ -192,8 +199,11 @@ def run_network(
         return result
     first: CNIFail | None = None
     for plugin in reversed(plugins):
+        conf = {**plugin, **base}
+        if prev is not None:
+            conf["prevResult"] = prev
         try:
-            exec_plugin({**plugin, **base}, "DEL", env, ifname)
+            exec_plugin(conf, "DEL", env, ifname)
         except CNIFail as exc:
             first = first or exc
     if first is not None:
@@ -309,8 +319,9 @@ def cmd_add(conf: dict[str, Any], env: dict[str, str], api: API) -> dict[str, An
             added.append((delegate, run_network(delegate["conf"], "ADD", env, delegate["ifname"])))
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
+            cached = [{**d, "result": r} for d, r in added]
             with open(path, "w", encoding="utf-8") as f:
-                json.dump({"delegates": delegates}, f)
+                json.dump({"delegates": cached}, f)
         except OSError as exc:
             raise CNIFail(
                 5, f"foreign-meta: cannot write its cache {path}: {exc.strerror}"
@@ -326,9 +337,9 @@ def cmd_add(conf: dict[str, Any], env: dict[str, str], api: API) -> dict[str, An
             if code != 200:
                 raise CNIFail(11, f"foreign-meta: writing {STATUS}: HTTP {code}")
     except BaseException:
-        for delegate, _ in reversed(added):
+        for delegate, result in reversed(added):
             with contextlib.suppress(CNIFail):
-                run_network(delegate["conf"], "DEL", env, delegate["ifname"])
+                run_network(delegate["conf"], "DEL", env, delegate["ifname"], result)
         with contextlib.suppress(OSError):
             os.unlink(path)
         raise
@@ -352,7 +363,8 @@ def cmd_del(conf: dict[str, Any], env: dict[str, str], api_factory: Any) -> None
     first: CNIFail | None = None
     for delegate in reversed(delegates):
         try:
-            run_network(delegate["conf"], "DEL", env, delegate["ifname"])
+            prev = delegate.get("result")
+            run_network(delegate["conf"], "DEL", env, delegate["ifname"], prev)
         except CNIFail as exc:
             first = first or exc
     if first is not None:

@@ -1,0 +1,75 @@
+"""The seam between the API server's streaming subresources and a node's runtime.
+
+A real API server hands ``pods/exec``, ``pods/attach``, ``pods/log`` and
+``pods/portforward`` to the kubelet of the pod's node, and the kubelet to its
+container runtime (CRI ``Exec``/``Attach``/``PortForward``, the container's
+log file). The embedded API server does the same through this protocol: it
+keeps one :class:`NodeStreams` per node name (``APIServer.node_streams``) and
+knows nothing of how a node runs pods.
+
+Two implementations: :class:`harness.backends.local.sim_streams.SimNodeStreams`
+for simulated nodes (the pod is a network namespace; commands run on the host
+inside it, as ``harness exec`` does), and a CRI one for nodes that run
+containerd, which speaks the same protocol with real containers.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, Protocol
+
+
+class StreamUnavailable(Exception):
+    """The node cannot serve this request for this pod; the message says why and what
+    to do. The API server answers it as a 400 BadRequest Status before any upgrade,
+    so kubectl prints it."""
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a pod's log: RFC 3339 timestamp (UTC, nanoseconds) and text."""
+
+    timestamp: str
+    text: str
+
+
+class PodProcess(Protocol):
+    """A process started for exec or attach: byte streams, resize, exit status.
+
+    With a TTY, ``stderr`` is None (the terminal carries both outputs, as in
+    Kubernetes) and ``resize`` changes the terminal's size.
+    """
+
+    stdin: IO[bytes] | None
+    stdout: IO[bytes] | None
+    stderr: IO[bytes] | None
+
+    def resize(self, width: int, height: int) -> None: ...
+
+    def wait(self) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+class NodeStreams(Protocol):
+    """What one node offers the streaming subresources (the kubelet's streaming server)."""
+
+    def check(self, pod: dict[str, Any], container: str, subresource: str) -> None:
+        """Raise StreamUnavailable when ``subresource`` cannot be served for this pod now;
+        no side effects (called before the protocol is even known)."""
+
+    def exec(
+        self, pod: dict[str, Any], container: str, argv: list[str], *, tty: bool, stdin: bool
+    ) -> PodProcess: ...
+
+    def attach(
+        self, pod: dict[str, Any], container: str, *, tty: bool, stdin: bool
+    ) -> PodProcess: ...
+
+    def log(
+        self, pod: dict[str, Any], container: str, *, follow: bool, stop: Callable[[], bool]
+    ) -> Iterator[LogLine]: ...
+
+    def connect(self, pod: dict[str, Any], port: int) -> socket.socket: ...
