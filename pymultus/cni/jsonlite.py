@@ -77,6 +77,11 @@ def loads(text: str | bytes, *, parse_constant: Callable[[str], Any] | None = No
             value, end = scan(text, start)
         except StopIteration:
             pass
+        except SystemError:
+            # _json reports a syntax error through json.decoder.JSONDecodeError, which
+            # it only finds when json.decoder is already imported (CPython 3.11's
+            # raise_errmsg): without it the error comes out as SystemError.
+            pass
         except ValueError as exc:
             if type(exc) is ValueError:  # from parse_constant: json.loads raises it as is
                 raise

@@ -317,3 +317,29 @@ def test_shim_version_imports_next_to_nothing(tmp_path: Path) -> None:
     assert not gained & FORBIDDEN, sorted(gained & FORBIDDEN)
     if sys.version_info[:2] == (3, 11):
         assert gained <= _OS | {"_json", "_socket"}, sorted(gained)
+
+
+def test_jsonlite_errors_are_jsons_in_a_fresh_interpreter() -> None:
+    """Invalid JSON before anything imported json gives json's own error, not SystemError."""
+    texts = ['{"a": }', '{"a": 1', "[1,]", '{"a" 1}', '"\\x"']
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {ROOT!r})\n"
+        "from pymultus.cni import jsonlite\n"
+        f"for text in {texts!r}:\n"
+        "    try:\n"
+        "        jsonlite.loads(text)\n"
+        "    except ValueError as e:\n"
+        "        print(type(e).__name__, e.msg, e.lineno, e.colno)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-IS", "-c", code], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    expected = []
+    for text in texts:
+        with pytest.raises(json.JSONDecodeError) as info:
+            json.loads(text)
+        e = info.value
+        expected.append(f"JSONDecodeError {e.msg} {e.lineno} {e.colno}")
+    assert proc.stdout.splitlines() == expected
