@@ -132,7 +132,38 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def daemon_sums(path: str) -> dict[str, float]:
+    """The daemon's request and delegate duration sums and counts, from GET /metrics."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(5)
+    try:
+        sock.connect(path)
+        sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: pymultus\r\n\r\n")
+        chunks = []
+        while data := sock.recv(65536):
+            chunks.append(data)
+    except OSError:
+        return {}
+    finally:
+        sock.close()
+    wanted = (
+        "pymultus_cni_request_duration_seconds_sum",
+        "pymultus_cni_request_duration_seconds_count",
+        "pymultus_delegate_duration_seconds_sum",
+    )
+    sums = {}
+    for line in b"".join(chunks).decode("utf-8", "replace").splitlines():
+        if line.startswith(wanted):
+            name, _, value = line.rpartition(" ")
+            sums[name] = float(value)
+    return sums
+
+
 def latency(params: dict[str, Any], baseline: Baseline, out: dict[str, Any]) -> None:
+    socket_path = params.get("daemonSocket", "")
+    before = daemon_sums(socket_path) if socket_path else {}
     variants = params["variants"]
     iterations, warmup = params["iterations"], params["warmup"]
     for k in params["networks"]:
@@ -156,19 +187,28 @@ def latency(params: dict[str, Any], baseline: Baseline, out: dict[str, Any]) -> 
                     cell = out["latency"][name][str(k)]
                     cell["add"].append(add)
                     cell["del"].append(dele)
+    if socket_path:
+        after = daemon_sums(socket_path)
+        # Only the latency runs (warm-up included): the thick calls' time inside the daemon.
+        out["daemonLatencyPhase"] = {k: after[k] - before.get(k, 0.0) for k in after}
 
 
 def burst(params: dict[str, Any], baseline: Baseline, out: dict[str, Any]) -> None:
     pods = [params["pods"][name] for name in params["burstPods"]]
     daemon_pid = params["daemonPid"]
+    daemon_pids: dict[str, int] = params.get("daemonPids") or {"thick": daemon_pid}
     out["daemonRssIdleKiB"] = rss_kib(daemon_pid)
+    out["daemonsRssKiB"] = {name: {"idle": rss_kib(pid)} for name, pid in daemon_pids.items()}
     for name in ["baseline", *[v["name"] for v in params["variants"]]]:
         samples: list[int] = []
         stop = threading.Event()
+        watched = daemon_pids.get(name, daemon_pid)
 
-        def sample(samples: list[int] = samples, stop: threading.Event = stop) -> None:
+        def sample(
+            samples: list[int] = samples, stop: threading.Event = stop, pid: int = watched
+        ) -> None:
             while not stop.is_set():
-                samples.append(rss_kib(daemon_pid))
+                samples.append(rss_kib(pid))
                 stop.wait(0.005)
 
         sampler = threading.Thread(target=sample)
@@ -193,6 +233,8 @@ def burst(params: dict[str, Any], baseline: Baseline, out: dict[str, Any]) -> No
         out["burst"][name] = timings
         if name == "thick":
             out["daemonRssBurstPeakKiB"] = max(samples or [0])
+        if name in daemon_pids:
+            out["daemonsRssKiB"][name]["burstPeak"] = max(samples or [0])
     out["daemonRssAfterKiB"] = rss_kib(daemon_pid)
 
 

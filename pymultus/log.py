@@ -27,7 +27,10 @@ import stat
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+
+TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 LEVELS = {"panic": 0, "error": 1, "verbose": 2, "debug": 3}
 DEFAULT_LEVEL = "error"

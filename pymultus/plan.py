@@ -20,12 +20,11 @@ default network; else ``net<N>`` with N the delegate's position in the list
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from pymultus.cni.conflist import NetworkConfigList, capabilities, load_network_config
 from pymultus.cni.errors import INVALID_CONFIG, CNIError
 from pymultus.cni.nesting import META_PLUGIN_TYPES
+from pymultus.cni.record import Record, init_fields
 from pymultus.model.config import MultusConfig
 from pymultus.model.selection import (
     ANNOTATION,
@@ -36,6 +35,10 @@ from pymultus.model.selection import (
     parse_networks,
 )
 
+TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
+
 # Where a network reference comes from; decides how the engine fetches it.
 CLUSTER = "cluster"  # clusterNetwork (NAD, conf name, directory or file)
 CLUSTER_OVERRIDE = "cluster-override"  # v1.multus-cni.io/default-network (a NAD)
@@ -44,29 +47,63 @@ DEFAULT_NETWORKS = "default-networks"  # defaultNetworks (NAD or conf name)
 SELECTION = "selection"  # an element of the networks annotation (a NAD)
 
 
-@dataclass(frozen=True)
-class NetworkRef:
+class NetworkRef(Record):
     """A network the pod gets, before its configuration is fetched."""
 
     source: str
     name: str
     namespace: str
-    selection: NetworkSelection | None = None
-    inline_conf: Mapping[str, Any] | None = None
+    selection: NetworkSelection | None
+    inline_conf: Mapping[str, Any] | None
+
+    __slots__ = ("inline_conf", "name", "namespace", "selection", "source")
+    _frozen = True
+
+    def __init__(
+        self,
+        source: str,
+        name: str,
+        namespace: str,
+        selection: NetworkSelection | None = None,
+        inline_conf: Mapping[str, Any] | None = None,
+    ) -> None:
+        init_fields(
+            self,
+            source=source,
+            name=name,
+            namespace=namespace,
+            selection=selection,
+            inline_conf=inline_conf,
+        )
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
 
-@dataclass(frozen=True)
-class ResolvedNetwork:
+class ResolvedNetwork(Record):
     """A network reference with its fetched configuration and reported name."""
 
     conf: Mapping[str, Any]
     status_name: str
     # The NAD's k8s.v1.cni.cncf.io/resourceName (device plugin resource), if any.
-    resource_name: str = ""
+    resource_name: str
+
+    __slots__ = ("conf", "resource_name", "status_name")
+    _frozen = True
+
+    def __init__(
+        self,
+        conf: Mapping[str, Any],
+        status_name: str,
+        resource_name: str = "",
+    ) -> None:
+        init_fields(
+            self,
+            conf=conf,
+            status_name=status_name,
+            resource_name=resource_name,
+        )
 
 
 def status_name_for(ref: NetworkRef, conf: Mapping[str, Any], from_nad: bool) -> str:
@@ -80,23 +117,60 @@ def status_name_for(ref: NetworkRef, conf: Mapping[str, Any], from_nad: bool) ->
     return str(conf.get("name") or ref.name)
 
 
-@dataclass(frozen=True)
-class Delegate:
+class Delegate(Record):
     """One CNI network to run for the pod: what the engine executes and caches."""
 
     status_name: str
     conf: dict[str, Any]
     ifname: str
     is_default: bool
-    runtime_config: dict[str, Any] = field(default_factory=dict)
+    runtime_config: dict[str, Any]
     # NPWG v1.3 4.1.2.1.8 "default-route": gateways this attachment must own.
-    default_route: tuple[str, ...] = ()
+    default_route: tuple[str, ...]
     # Multus extension / resourceName: the device given to the delegate.
-    device_id: str = ""
-    resource_name: str = ""
+    device_id: str
+    resource_name: str
     # auxiliaryCNIChainName: a chained config run on the default interface
     # after every attachment, with the default network's result as prevResult.
-    auxiliary: bool = False
+    auxiliary: bool
+
+    __slots__ = (
+        "auxiliary",
+        "conf",
+        "default_route",
+        "device_id",
+        "ifname",
+        "is_default",
+        "resource_name",
+        "runtime_config",
+        "status_name",
+    )
+    _frozen = True
+
+    def __init__(
+        self,
+        status_name: str,
+        conf: dict[str, Any],
+        ifname: str,
+        is_default: bool,
+        runtime_config: dict[str, Any] | None = None,
+        default_route: tuple[str, ...] = (),
+        device_id: str = "",
+        resource_name: str = "",
+        auxiliary: bool = False,
+    ) -> None:
+        init_fields(
+            self,
+            status_name=status_name,
+            conf=conf,
+            ifname=ifname,
+            is_default=is_default,
+            runtime_config=runtime_config if runtime_config is not None else {},
+            default_route=default_route,
+            device_id=device_id,
+            resource_name=resource_name,
+            auxiliary=auxiliary,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

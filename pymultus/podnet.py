@@ -59,13 +59,13 @@ def argv_for(netns: str, family: int) -> list[str]:
 
 
 def run_process(argv: Sequence[str], stdin: bytes) -> tuple[int, str]:
-    import subprocess
+    from pymultus.cni.invoke import run_argv  # no subprocess on the CNI path (issue 16)
 
     try:
-        proc = subprocess.run(list(argv), input=stdin, capture_output=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        code, out, err = run_argv(argv, stdin, timeout=30)
+    except OSError as exc:  # TimeoutError included
         return 127, str(exc)
-    return proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace").strip()
+    return code, (out + err).decode("utf-8", "replace").strip()
 
 
 def set_default_route(

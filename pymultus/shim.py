@@ -164,12 +164,11 @@ def fallback_del(env: dict[str, str], raw: bytes, why: str, out: BinaryIO) -> in
 
 
 def version(raw: bytes, out: BinaryIO) -> int:
-    import json
-
+    from pymultus.cni import jsonlite  # not json: it imports re and enum (issue 16)
     from pymultus.cni.version import version_result
 
     asked = string_value(raw, "cniVersion") or "1.0.0"
-    out.write((json.dumps(version_result(asked)) + "\n").encode())
+    out.write((jsonlite.dumps(version_result(asked)) + "\n").encode())
     return 0
 
 

@@ -23,7 +23,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="no-rollback",
         description="a failed ADD leaves the attachments it made in place",
         breaks="npwg-7.2 (fail fast: a failed ADD removes what it made)",
-        file="engine.py",
+        file="engine/commands.py",
         find="for index in range(len(attempted) - 1, -1, -1):",
         replace="for index in range(0):",
         catches=("add-failure-leaves-nothing.yaml",),
@@ -33,7 +33,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="no-network-status",
         description="the network-status annotation is never written",
         breaks="npwg-5 (network-status)",
-        file="engine.py",
+        file="engine/publish.py",
         find=(
             "        if self.kube is None or pod_id is None or pod is None:\n"
             "            return\n"
@@ -47,7 +47,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="no-default-status-entry",
         description="network-status lists the extra attachments but not the default network",
         breaks="npwg-5.2 (the default network is reported too)",
-        file="engine.py",
+        file="engine/publish.py",
         find="for d, r in zip(delegates, results, strict=True) if not d.auxiliary]",
         replace=(
             "for d, r in zip(delegates, results, strict=True)"
@@ -59,7 +59,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="status-default-false",
         description='every network-status entry says "default": false',
         breaks="npwg-5.3.5 (default: true on the default network)",
-        file="engine.py",
+        file="engine/publish.py",
         find="            default=delegate.is_default,\n",
         replace="            default=False,\n",
         catches=("network-status-fields.yaml",),
@@ -106,7 +106,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="result-wrong-version",
         description="ADD answers the default network's result unconverted (1.0.0 to 0.3.1)",
         breaks="cni-add (SPEC section 4: the result in the caller's cniVersion)",
-        file="engine.py",
+        file="engine/commands.py",
         find="convert_result(first, self.cfg.cni_version)",
         replace="first",
         catches=("meta-result-version.yaml", "meta-cni-version-old-caller.yaml"),
@@ -116,7 +116,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="del-skipped",
         description="DEL removes the cache but never calls the delegates",
         breaks="cni-del (DEL releases every attachment)",
-        file="engine.py",
+        file="engine/commands.py",
         find="        engine.delete(request)\n",
         replace="        engine.cache.remove(request.container_id)\n",
         catches=("quickstart.yaml", "cni-del-twice.yaml"),
@@ -126,7 +126,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="del-forward-order",
         description="DEL runs the delegates in ADD order instead of reverse",
         breaks="npwg-7.2 / CNI SPEC section 3 (DEL in reverse order of ADD)",
-        file="engine.py",
+        file="engine/commands.py",
         find=" in reversed(",
         replace=" in list(",
         catches=("serial-attachments.yaml",),
@@ -163,7 +163,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="default-route-not-installed",
         description="network-status names the requested gateway but the kernel route is not set",
         breaks="npwg-4.1.2.1 default-route (the pod's route, not only the status)",
-        file="engine.py",
+        file="engine/commands.py",
         find="            self.set_route(request.netns, family, ifname, gateway)\n",
         replace="            pass\n",
         catches=("meta-default-route.yaml",),
@@ -172,7 +172,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="no-events",
         description="no AddedInterface events are posted",
         breaks="multus-events",
-        file="engine.py",
+        file="engine/publish.py",
         find='            self.emit(pod, events.ADDED_INTERFACE, message, "Normal")\n',
         replace="            pass\n",
         catches=("meta-events.yaml",),
@@ -254,7 +254,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="check-checks-nothing",
         description="CHECK succeeds without looking at anything",
         breaks="cni-check (SPEC section 2: CHECK reports a broken attachment)",
-        file="engine.py",
+        file="engine/commands.py",
         find=(
             '        if not at_least(self.cfg.cni_version, "0.4.0"):\n'
             "            raise CNIError(\n"
@@ -275,7 +275,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="cache-after-delegates",
         description="the delegate cache is written only after every delegate ran",
         breaks="multus-delegate-cache (DEL after a crash mid-ADD still knows the delegates)",
-        file="engine.py",
+        file="engine/commands.py",
         find=(
             "        entry = self.cache_entry(request, pod_id, delegates)\n"
             "        self.cache.save(request.container_id, entry)\n"
@@ -314,7 +314,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="del-fails-without-cache",
         description="DEL with neither cache nor API fails instead of succeeding",
         breaks="cni-del-idempotent (DEL succeeds when nothing is known to clean)",
-        file="engine.py",
+        file="engine/commands.py",
         find='nothing to clean"\n                )\n',
         replace='nothing to clean"\n                )\n                raise\n',
         catches=("del-no-cache-no-api.yaml",),
@@ -323,7 +323,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="pod-uid-ignored",
         description="ADD for a sandbox of an older pod with the same name is not refused",
         breaks="multus-pod-uid",
-        file="engine.py",
+        file="engine/resolve.py",
         find="        if pod_id.uid and uid and uid != pod_id.uid and not is_static_pod(pod):\n",
         replace="        if False:\n",
         catches=("cni-pod-uid.yaml",),
@@ -332,7 +332,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="readiness-ignored",
         description="ADD does not wait for readinessindicatorfile",
         breaks="npwg-6.1 (the default network is ready first) / multus readinessindicatorfile",
-        file="engine.py",
+        file="engine/resolve.py",
         find=(
             "        if not path:\n"
             "            return\n"
@@ -349,7 +349,7 @@ MUTANTS: tuple[Mutant, ...] = (
         id="auxiliary-chain-skipped",
         description="auxiliaryCNIChainName is never run",
         breaks="multus auxiliaryCNIChainName",
-        file="engine.py",
+        file="engine/resolve.py",
         find="        name = self.cfg.auxiliary_cni_chain_name\n        if not name:\n",
         replace="        name = self.cfg.auxiliary_cni_chain_name\n        if True:\n",
         catches=("meta-auxiliary-chain.yaml",),

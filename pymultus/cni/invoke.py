@@ -10,11 +10,11 @@ three delegates deep still tells the user who failed and why.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
 
+from pymultus.cni import jsonlite
 from pymultus.cni.errors import (
     DECODE_FAILURE,
     INTERNAL,
@@ -25,8 +25,13 @@ from pymultus.cni.errors import (
 )
 from pymultus.cni.request import reject_constant
 
+TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
 if TYPE_CHECKING:
+    from typing import Any
+
     from pymultus.cni.request import CNIRequest
+    from pymultus.cni.seams import Executor as Executor  # re-exported for the harness
+
 
 #: How much of a misbehaving plugin's output we quote in an error's details.
 EXCERPT_BYTES = 500
@@ -99,7 +104,7 @@ def _evidence(stdout: bytes, stderr: bytes) -> str:
 
 def _decode_object(data: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(data, parse_constant=reject_constant)
+        value = jsonlite.loads(data, parse_constant=reject_constant)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
@@ -132,86 +137,181 @@ def _error_from_failure(name: str, command: str, rc: int, stdout: bytes, stderr:
     )
 
 
-def _kill_group(proc: Any) -> None:
-    """Kill the plugin and anything it started (it runs in its own session)."""
-    import signal
-
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
+class _Timeout(Exception):
+    """The plugin did not finish by its deadline."""
 
 
 class _StdoutTooLarge(Exception):
     """The plugin wrote more than the stdout limit (it has been killed)."""
 
 
-class _Pipes:
-    """communicate() with a bound on stdout: feeds stdin, drains stdout and stderr.
+class _Plugin:
+    """One plugin process with its three pipes, started by ``os.posix_spawn``.
 
-    ``subprocess.communicate`` reads everything; a plugin printing without end
-    would grow this process until the timeout. The state lives here, so after
-    a timeout the caller can kill the plugin and keep draining for evidence.
+    Not ``subprocess``: importing it (with ``signal``, ``enum``, ``selectors``,
+    ``threading``) costs about 10 ms per CNI call here (issue 16), and the meta-
+    plugin needs only this: exec with exactly ``env``, its own session (so a
+    timeout kills the plugin's own delegates, an IPAM plugin it started, too),
+    stdin fed and stdout/stderr drained at once with a bound on stdout
+    (``subprocess.communicate`` reads everything: a plugin printing without end
+    would grow this process until the timeout). Only fds 0-2 reach the plugin:
+    every other descriptor of this process is non-inheritable (PEP 446).
     """
 
-    def __init__(self, proc: Any, data: bytes, limit: int) -> None:
-        import selectors
-
-        self.proc = proc
+    def __init__(self, argv: list[str], env: Mapping[str, str], data: bytes, limit: int) -> None:
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            self.pid = os.posix_spawn(
+                _executable(argv[0], env),
+                argv,
+                dict(env),
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, in_r, 0),
+                    (os.POSIX_SPAWN_DUP2, out_w, 1),
+                    (os.POSIX_SPAWN_DUP2, err_w, 2),
+                ],
+                setsid=True,
+            )
+        except BaseException:
+            for fd in (in_w, out_r, err_r):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (in_r, out_w, err_w):
+                os.close(fd)
+        self.returncode: int | None = None
         self.limit = limit
         self.stdout = bytearray()
         self.stderr = bytearray()
         self.pending = memoryview(data)
-        self.selector = selectors.DefaultSelector()
+        self.open: dict[int, bytearray | None] = {out_r: self.stdout, err_r: self.stderr}
         if data:
-            self.selector.register(proc.stdin, selectors.EVENT_WRITE)
+            os.set_blocking(in_w, False)
+            self.open[in_w] = None  # the write end: None marks it
         else:
-            proc.stdin.close()
-        self.selector.register(proc.stdout, selectors.EVENT_READ, self.stdout)
-        self.selector.register(proc.stderr, selectors.EVENT_READ, self.stderr)
-
-    def _close(self, stream: Any) -> None:
-        self.selector.unregister(stream)
-        stream.close()
+            os.close(in_w)
 
     def pump(self, deadline: float) -> None:
         """Until both outputs end and the plugin exits; raises
-        subprocess.TimeoutExpired at ``deadline``, _StdoutTooLarge over the limit."""
+        _Timeout at ``deadline``, _StdoutTooLarge over the limit."""
         import select
-        import subprocess
         import time
 
-        while self.selector.get_map():
+        poller = select.poll()
+        for fd, buffer in self.open.items():
+            poller.register(fd, select.POLLOUT if buffer is None else select.POLLIN)
+        while self.open:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise subprocess.TimeoutExpired(self.proc.args, 0)
-            for key, _ in self.selector.select(remaining):
-                if key.fileobj is self.proc.stdin:
+                raise _Timeout()
+            for fd, _ in poller.poll(remaining * 1000):
+                if fd not in self.open:
+                    continue
+                buffer = self.open[fd]
+                if buffer is None:  # stdin
                     try:
-                        written = os.write(key.fd, self.pending[: select.PIPE_BUF])
+                        written = os.write(fd, self.pending[: select.PIPE_BUF])
+                    except BlockingIOError:
+                        continue
                     except BrokenPipeError:  # it stopped reading: fine, it may not need it
                         written = len(self.pending)
                     self.pending = self.pending[written:]
                     if not self.pending:
-                        self._close(self.proc.stdin)
+                        poller.unregister(fd)
+                        self._close(fd)
                     continue
-                chunk = os.read(key.fd, 65536)
+                chunk = os.read(fd, 65536)
                 if not chunk:
-                    self._close(key.fileobj)
+                    poller.unregister(fd)
+                    self._close(fd)
                     continue
-                buffer = key.data
                 if buffer is self.stderr:
                     buffer += chunk[: max(0, MAX_STDERR_KEPT - len(buffer))]
                     continue
                 buffer += chunk
                 if len(buffer) > self.limit:
                     raise _StdoutTooLarge()
-        self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        self.wait(deadline)
+
+    def wait(self, deadline: float | None = None) -> int:
+        """The exit code (``-signal`` when killed, as ``subprocess``); _Timeout at ``deadline``."""
+        import time
+
+        delay = 0.0005
+        while self.returncode is None:
+            if deadline is None:
+                _, status = os.waitpid(self.pid, 0)
+            else:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid == 0:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise _Timeout()
+                    time.sleep(min(delay, remaining))
+                    delay = min(delay * 2, 0.05)
+                    continue
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill_group(self) -> None:
+        """Kill the plugin and anything it started (it runs in its own session)."""
+        if self.returncode is not None:
+            return
+        try:
+            os.killpg(self.pid, _SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, _SIGKILL)
+
+    def _close(self, fd: int) -> None:
+        del self.open[fd]
+        os.close(fd)
 
     def close(self) -> None:
-        for key in list(self.selector.get_map().values()):
-            self._close(key.fileobj)
-        self.selector.close()
+        for fd in list(self.open):
+            self._close(fd)
+
+
+def _executable(name: str, env: Mapping[str, str]) -> str:
+    """``name`` looked up in ``env``'s PATH when it has no "/" (as ``subprocess`` does)."""
+    if "/" in name:
+        return name
+    # Not os.get_exec_path: it imports warnings.
+    for directory in (env.get("PATH") or os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise FileNotFoundError(2, "No such file or directory", name)
+
+
+_SIGKILL = 9  # POSIX: the value is fixed; ``signal`` would bring ``enum``
+
+
+def run_argv(argv: Sequence[str], stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
+    """Run a helper (``nsenter ... ip``) with this process's environment: (status, out, err).
+
+    What ``subprocess.run(argv, input=stdin, capture_output=True, timeout=...)``
+    gives, without importing ``subprocess``. Raises OSError when it cannot be
+    started and TimeoutError (after killing it) when it overruns ``timeout``.
+    """
+    import time
+
+    proc = _Plugin(list(argv), os.environ, stdin, MAX_STDOUT_BYTES)
+    try:
+        proc.pump(time.monotonic() + timeout)
+    except (_Timeout, _StdoutTooLarge):
+        proc.kill_group()
+        proc.wait()
+        raise TimeoutError(f"{argv[0]} did not finish within {timeout:g} s") from None
+    except BaseException:
+        proc.kill_group()
+        proc.wait()
+        raise
+    finally:
+        proc.close()
+    return proc.wait(), bytes(proc.stdout), bytes(proc.stderr)
 
 
 def exec_plugin(
@@ -230,64 +330,52 @@ def exec_plugin(
     e.g. ``nsenter --net=...``. ``command`` is used to interpret the output and
     in messages; CNI_COMMAND itself must be in ``env``.
     """
-    import subprocess
+    import time
 
     name = os.path.basename(path)
-    data = json.dumps(stdin_conf).encode("utf-8")
+    data = jsonlite.dumps(stdin_conf).encode("utf-8")
     argv = [*argv_prefix, path]
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(env),
-            close_fds=True,
-            # Its own process group, so a timeout kills the plugin's own
-            # delegates (an IPAM plugin it started) too.
-            start_new_session=True,
-        )
+        proc = _Plugin(argv, env, data, MAX_STDOUT_BYTES)
     except OSError as e:
         raise CNIError(
             IO_FAILURE,
             f"{name}: could not execute {' '.join(argv)}: {e.strerror or e}",
         ) from None
-    import time
-
-    pipes = _Pipes(proc, data, MAX_STDOUT_BYTES)
     try:
-        pipes.pump(time.monotonic() + timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        proc.pump(time.monotonic() + timeout)
+    except _Timeout:
+        proc.kill_group()
         try:
-            pipes.pump(time.monotonic() + 5)
-        except (subprocess.TimeoutExpired, _StdoutTooLarge):
+            proc.pump(time.monotonic() + 5)
+        except (_Timeout, _StdoutTooLarge):
             # Something outside the group still holds the pipes; give up on them.
             proc.wait()
         raise CNIError(
             TRY_AGAIN_LATER,
             f"{name}: {command} did not finish within {timeout:g} s and was killed",
-            _evidence(bytes(pipes.stdout), bytes(pipes.stderr)),
+            _evidence(bytes(proc.stdout), bytes(proc.stderr)),
         ) from None
     except _StdoutTooLarge:
-        _kill_group(proc)
+        proc.kill_group()
         proc.wait()
         # CNI SPEC.md Section 5: code 6, the output cannot be decoded as a result.
         raise CNIError(
             DECODE_FAILURE,
             f"{name}: {command} wrote more than {MAX_STDOUT_BYTES} bytes to stdout and was "
             "killed; a CNI result is a few KiB, so the plugin is broken",
-            _evidence(bytes(pipes.stdout), bytes(pipes.stderr)),
+            _evidence(bytes(proc.stdout), bytes(proc.stderr)),
         ) from None
     except BaseException:
-        _kill_group(proc)
+        proc.kill_group()
         proc.wait()
         raise
     finally:
-        pipes.close()
-    stdout, stderr = bytes(pipes.stdout), bytes(pipes.stderr)
-    if proc.returncode != 0:
-        raise _error_from_failure(name, command, proc.returncode, stdout, stderr)
+        proc.close()
+    stdout, stderr = bytes(proc.stdout), bytes(proc.stderr)
+    rc = proc.wait()
+    if rc != 0:
+        raise _error_from_failure(name, command, rc, stdout, stderr)
     if not stdout.strip():
         return {}
     result = _decode_object(stdout)
@@ -300,18 +388,6 @@ def exec_plugin(
             )
         return {}
     return result
-
-
-class Executor(Protocol):
-    """Runs one plugin of ``plugin_type`` for ``command``; the seam fakes replace.
-
-    Returns the plugin's decoded stdout (``{}`` when it printed nothing) or
-    raises :class:`CNIError`.
-    """
-
-    def __call__(
-        self, plugin_type: str, command: str, conf: dict[str, Any], request: CNIRequest
-    ) -> dict[str, Any]: ...
 
 
 class ProcessExecutor:
@@ -362,3 +438,18 @@ class ProcessExecutor:
             timeout=self.timeout,
             argv_prefix=self.argv_prefix,
         )
+
+
+if not TYPE_CHECKING:  # hidden from mypy, which sees the import above
+
+    def __getattr__(name: str) -> object:
+        """``Executor`` for code off the CNI path that imports it from here at run time.
+
+        It lives in :mod:`pymultus.cni.seams` (a ``typing.Protocol``), which the CNI
+        path itself only imports for type checking (issue 16).
+        """
+        if name == "Executor":
+            from pymultus.cni.seams import Executor
+
+            return Executor
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

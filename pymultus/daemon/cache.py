@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from pymultus.cni.errors import CNIError
-from pymultus.engine import KubeAPI
+from pymultus.seams import KubeAPI
 
 
 class WatchClient(Protocol):

@@ -16,7 +16,6 @@ attachment is the daemon's record, visible in network-status.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -118,7 +117,7 @@ def hotplug(engine: Engine, op: dict[str, str]) -> dict[str, Any]:
         (selection,) = parse_networks(element, op["podNamespace"])
         ref = NetworkRef(SELECTION, selection.name, selection.namespace, selection=selection)
         (planned,) = build_plan([ref], [engine.resolve(ref)], ifname, {})
-        delegate = dataclasses.replace(planned, is_default=False)
+        delegate = planned.replace(is_default=False)
         request = sandbox_request(entry, "ADD", ifname)
         result = engine.run_add(request, delegate)
         delegates.append(delegate)

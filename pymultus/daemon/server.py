@@ -36,18 +36,20 @@ from pymultus.cni.errors import (
     TRY_AGAIN_LATER,
     CNIError,
 )
-from pymultus.cni.invoke import Executor, ProcessExecutor
+from pymultus.cni.invoke import ProcessExecutor
 from pymultus.cni.nesting import DELEGATE_MARKER
 from pymultus.cni.request import CNIRequest, parse_config_bytes
+from pymultus.cni.seams import Executor
 from pymultus.cni.version import check_supported, version_result
 from pymultus.daemon.cache import CachedKube, CacheStats, WatchCache
 from pymultus.daemon.httpserver import Limits, Reply, UnixHTTPServer
 from pymultus.daemon.metrics import Metrics
 from pymultus.daemon.overlay import DaemonOptions, overlay_config
 from pymultus.daemon.wire import FramingError, decode_request
-from pymultus.engine import Engine, KubeAPI, run_command
+from pymultus.engine import Engine, run_command
 from pymultus.log import Logger
 from pymultus.model.config import MultusConfig, parse_config
+from pymultus.seams import KubeAPI
 from pymultus.state import DelegateCache
 
 FALLBACK_VERSION = "1.0.0"

@@ -129,26 +129,19 @@ def kubeconfig_text(server: str, ca_data_b64: str, token: str, name: str = "pymu
     (bound service-account tokens expire, the reference's generated
     kubeconfig is known to go stale).
     """
-    lines = [
-        "apiVersion: v1",
-        "kind: Config",
-        "clusters:",
-        f"- name: {name}",
-        "  cluster:",
-        f'    server: "{server}"',
-    ]
+    import json
+
+    cluster: dict[str, str] = {"server": server}
     if ca_data_b64:
-        lines.append(f'    certificate-authority-data: "{ca_data_b64}"')
-    lines += [
-        "users:",
-        f"- name: {name}",
-        "  user:",
-        f'    token: "{token}"',
-        "contexts:",
-        f"- name: {name}",
-        "  context:",
-        f"    cluster: {name}",
-        f"    user: {name}",
-        f"current-context: {name}",
-    ]
-    return "\n".join(lines) + "\n"
+        cluster["certificate-authority-data"] = ca_data_b64
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": cluster}],
+        "users": [{"name": name, "user": {"token": token}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+    }
+    # JSON, which is YAML (kubectl reads it): the CNI path decodes it with the
+    # C JSON scanner instead of importing a YAML parser (issue 16).
+    return json.dumps(doc, indent=2) + "\n"

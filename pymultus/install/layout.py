@@ -2,7 +2,8 @@
 
 The node must not need a Python of its own. The layout is:
 
-- ``pymultus.pyz``: the ``pymultus`` package as a zip archive (stored, not
+- ``pymultus.pyz``: the ``pymultus`` package (and PyYAML, see
+  :func:`shipped_packages`) as a zip archive (stored, not
   compressed, so ``zipimport`` needs no ``zlib``), with bytecode compiled
   as unchecked-hash ``.pyc`` next to each module, so nothing is compiled
   at run time;
@@ -46,31 +47,51 @@ def package_dir() -> str:
     return os.path.dirname(os.path.abspath(pymultus.__file__ or "."))
 
 
+def shipped_packages() -> list[str]:
+    """The pure-Python libraries the CNI path may import, shipped inside the archive.
+
+    PyYAML, for a YAML kubeconfig a user names (the installer's own is JSON;
+    issue 16): its Python modules only (``yaml._yaml``, the libyaml binding,
+    cannot load from a zip; PyYAML then uses its pure-Python loader).
+    """
+    try:
+        import yaml
+    except ImportError:
+        return []
+    return [os.path.dirname(os.path.abspath(yaml.__file__ or "."))]
+
+
 def build_zipapp(dest: str, source: str | None = None) -> None:
-    """Write the pymultus package (sources + unchecked-hash bytecode) to ``dest``."""
+    """Write the pymultus package and :func:`shipped_packages` (sources + unchecked-hash
+    bytecode) to ``dest``."""
     source = source or package_dir()
-    root = os.path.dirname(source)
     tmp = f"{dest}.tmp"
     with tempfile.TemporaryDirectory() as work, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
-        for dirpath, dirnames, files in os.walk(source):
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            for name in sorted(files):
-                if not name.endswith(".py"):
-                    continue
-                path = os.path.join(dirpath, name)
-                arc = os.path.relpath(path, root)
-                z.write(path, arc)
-                pyc = os.path.join(work, arc + "c")
-                os.makedirs(os.path.dirname(pyc), exist_ok=True)
-                py_compile.compile(
-                    path,
-                    cfile=pyc,
-                    dfile=arc,
-                    doraise=True,
-                    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-                )
-                z.write(pyc, arc + "c")
+        for package in [source, *shipped_packages()]:
+            _add_package(z, work, package)
     os.replace(tmp, dest)
+
+
+def _add_package(z: zipfile.ZipFile, work: str, source: str) -> None:
+    root = os.path.dirname(source)
+    for dirpath, dirnames, files in os.walk(source):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(dirpath, name)
+            arc = os.path.relpath(path, root)
+            z.write(path, arc)
+            pyc = os.path.join(work, arc + "c")
+            os.makedirs(os.path.dirname(pyc), exist_ok=True)
+            py_compile.compile(
+                path,
+                cfile=pyc,
+                dfile=arc,
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+            z.write(pyc, arc + "c")
 
 
 def launcher(python: str, pyz: str, module: str, lib_dir: str = "") -> str:

@@ -37,12 +37,12 @@ one connection (the thick daemon should give each worker its own client).
 
 from __future__ import annotations
 
-import json
+import io
 import os
 import time
 from collections.abc import Generator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
 
+from pymultus.cni import jsonlite
 from pymultus.cni.errors import (
     DECODE_FAILURE,
     INVALID_CONFIG,
@@ -51,9 +51,11 @@ from pymultus.cni.errors import (
     CNIError,
 )
 
+TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
 if TYPE_CHECKING:
-    import socket
-    import ssl
+    import _socket
+    import _ssl
+    from typing import Any
 
     from pymultus.kube.kubeconfig import ClusterAccess
 
@@ -195,30 +197,109 @@ class _Response:
                     yield line
 
 
+def _open_plain(host: str, port: int, timeout: float | None) -> _socket.socket:
+    """``socket.create_connection`` on ``_socket``: each address in turn, the last error."""
+    import _socket
+
+    class _Socket(_socket.socket):
+        """``_ssl`` keeps a weak reference to its socket: the C type has no slot for one."""
+
+        __slots__ = ("__weakref__",)
+
+    error: OSError | None = None
+    # An ASCII host as bytes: a str goes through the idna codec, which imports re.
+    name: str | bytes = host.encode("ascii") if host.isascii() else host
+    for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM):
+        sock = _Socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    raise error if error is not None else OSError(f"no address for {host!r}")
+
+
+class _SocketReader(io.RawIOBase):
+    """A readable raw stream over a ``_socket`` (what ``socket.makefile`` wraps)."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        received: int = self._sock.recv_into(buffer)
+        return received
+
+
+class _TLSStream(io.RawIOBase):
+    """A TLS client stream over a ``_socket`` with ``_ssl`` (what ``ssl.SSLSocket`` wraps).
+
+    The handshake happens here; the certificate and host name are checked by
+    OpenSSL as the context says (``check_hostname``, ``verify_mode``), exactly
+    as ``ssl.SSLContext.wrap_socket`` would have them checked.
+    """
+
+    def __init__(self, context: _ssl._SSLContext, sock: _socket.socket, host: str) -> None:
+        self._sock = sock
+        # _wrap_socket is what ssl.SSLContext.wrap_socket calls (not in typeshed).
+        self._tls = context._wrap_socket(sock, False, host, owner=None, session=None)  # type: ignore[attr-defined]
+        self._tls.do_handshake()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        import _ssl
+
+        try:
+            received: int = self._tls.read(len(buffer), buffer)
+        except _ssl.SSLEOFError:  # a close without close_notify: end of stream
+            return 0
+        return received
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self._tls.write(view) :]
+
+    def close(self) -> None:
+        super().close()
+        self._sock.close()
+
+
 class _Connection:
     """One HTTP/1.1 client connection, opened lazily, kept alive between requests."""
 
     def __init__(
-        self, host: str, port: int, timeout: float | None, ssl_context: ssl.SSLContext | None
+        self, host: str, port: int, timeout: float | None, ssl_context: _ssl._SSLContext | None
     ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self.ssl_context = ssl_context
-        self.sock: socket.socket | None = None
+        self.sock: _TLSStream | _socket.socket | None = None
         self.reader: Any = None
 
     def connect(self) -> None:
-        import socket
-
-        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        # The C ``_socket`` (and ``_ssl``) modules, as ``socket`` and ``ssl`` use
+        # them: ``import socket`` brings ``enum`` and ``selectors``, ``import ssl``
+        # ~15 ms of enum building to every CNI call (issue 16).
+        raw = _open_plain(self.host, self.port, self.timeout)
+        if self.ssl_context is None:
+            self.sock = raw
+            self.reader = io.BufferedReader(_SocketReader(raw))
+            return
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.ssl_context is not None:
-                sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+            tls = _TLSStream(self.ssl_context, raw, self.host)
         except BaseException:
-            sock.close()
+            raw.close()
             raise
-        self.sock = sock
-        self.reader = sock.makefile("rb")
+        self.sock = tls
+        self.reader = io.BufferedReader(tls)
 
     def request(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes | None
@@ -294,7 +375,7 @@ class KubeClient:
         self._scheme, self._host, self._port, self._prefix = _split_server(access.server)
         self._conn: _Connection | None = None
         self._used = False  # the connection has answered at least once
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl: _ssl._SSLContext | None = None
         self._lock = _thread.allocate_lock()
 
     # ---- lifecycle ----
@@ -317,27 +398,31 @@ class KubeClient:
 
     # ---- transport ----
 
-    def _ssl_context(self) -> ssl.SSLContext:
+    def _ssl_context(self) -> _ssl._SSLContext:
+        """What ``ssl.create_default_context`` makes, on ``_ssl`` (``ssl`` costs ~15 ms)."""
         if self._ssl is not None:
             return self._ssl
-        import ssl
+        import _ssl
 
         a = self.access
         try:
+            # PROTOCOL_TLS_CLIENT: certificate and host name required, as ssl's default.
+            ctx = _ssl._SSLContext(_ssl.PROTOCOL_TLS_CLIENT)
             if a.insecure:
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
                 ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
+                ctx.verify_mode = _ssl.CERT_NONE
             elif a.ca_data:
                 # client-go: certificate-authority-data wins over the file.
-                ctx = ssl.create_default_context(cadata=a.ca_data.decode("ascii"))
+                ctx.load_verify_locations(None, None, a.ca_data.decode("ascii"))
+            elif a.ca_file:
+                ctx.load_verify_locations(a.ca_file)
             else:
-                ctx = ssl.create_default_context(cafile=a.ca_file)
+                ctx.set_default_verify_paths()
             if a.client_cert_file:
                 ctx.load_cert_chain(a.client_cert_file, a.client_key_file)
             elif a.client_cert_data:
                 self._load_cert_data(ctx, a.client_cert_data, a.client_key_data or b"")
-        except (OSError, ValueError, ssl.SSLError) as exc:
+        except (OSError, ValueError, _ssl.SSLError) as exc:
             raise CNIError(
                 INVALID_CONFIG,
                 f"cannot set up TLS for {a.server}: {exc}",
@@ -347,7 +432,7 @@ class KubeClient:
         return ctx
 
     @staticmethod
-    def _load_cert_data(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
+    def _load_cert_data(ctx: _ssl._SSLContext, cert: bytes, key: bytes) -> None:
         """ssl only loads client certificates from files: use a private temporary directory."""
         import shutil
         import tempfile
@@ -411,9 +496,9 @@ class KubeClient:
     def _is_tls_fault(self, exc: BaseException) -> bool:
         if self._scheme != "https":
             return False
-        import ssl
+        import _ssl
 
-        return isinstance(exc, ssl.SSLCertVerificationError)
+        return isinstance(exc, _ssl.SSLCertVerificationError)
 
     def _exchange(
         self,
@@ -471,7 +556,7 @@ class KubeClient:
     def _error(self, status: int, data: bytes, what: str, code: int) -> KubeAPIError:
         body: dict[str, Any] = {}
         try:
-            decoded = json.loads(data) if data else {}
+            decoded = jsonlite.loads(data) if data else {}
             if isinstance(decoded, dict):
                 body = decoded
         except ValueError:
@@ -507,7 +592,7 @@ class KubeClient:
 
     def _decode(self, data: bytes, what: str) -> dict[str, Any]:
         try:
-            decoded = json.loads(data) if data else {}
+            decoded = jsonlite.loads(data) if data else {}
         except ValueError as exc:
             raise CNIError(
                 DECODE_FAILURE,
@@ -551,7 +636,7 @@ class KubeClient:
     ) -> dict[str, Any] | None:
         payload = None
         if body is not None:
-            payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+            payload = body if isinstance(body, bytes) else jsonlite.dumps(body).encode()
         budget = self.retry_for if retry_for is None else retry_for
         what = f"{method} {self._prefix}{path}"
         with self._lock:

@@ -29,10 +29,13 @@ Compatibility choices, and why:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from pymultus.cni.errors import INVALID_CONFIG, CNIError
+from pymultus.cni.record import Record, init_fields
+
+TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_CONF_DIR = "/etc/cni/multus/net.d"
 DEFAULT_CNI_DIR = "/var/lib/cni/multus"
@@ -45,8 +48,7 @@ DEFAULT_DELEGATE_TIMEOUT = 60.0
 LOG_LEVELS: tuple[str, ...] = ("panic", "error", "verbose", "debug")
 
 
-@dataclass(frozen=True)
-class MultusConfig:
+class MultusConfig(Record):
     """The parsed meta-plugin configuration; field defaults are Multus's.
 
     Dict-valued fields hold the decoded JSON as given: treat them as
@@ -55,34 +57,123 @@ class MultusConfig:
 
     name: str
     cni_version: str
-    cluster_network: str | None = None
-    default_networks: tuple[str, ...] = ()
-    delegates: tuple[dict[str, Any], ...] = ()
-    kubeconfig: str = ""
-    conf_dir: str = DEFAULT_CONF_DIR
-    cni_dir: str = DEFAULT_CNI_DIR
-    bin_dir: str = DEFAULT_BIN_DIR
-    namespace_isolation: bool = False
-    global_namespaces: tuple[str, ...] = DEFAULT_GLOBAL_NAMESPACES
-    system_namespaces: tuple[str, ...] = DEFAULT_SYSTEM_NAMESPACES
-    multus_namespace: str = DEFAULT_MULTUS_NAMESPACE
-    readiness_indicator_file: str = ""
-    log_file: str = ""
-    log_level: str = ""
+    cluster_network: str | None
+    default_networks: tuple[str, ...]
+    delegates: tuple[dict[str, Any], ...]
+    kubeconfig: str
+    conf_dir: str
+    cni_dir: str
+    bin_dir: str
+    namespace_isolation: bool
+    global_namespaces: tuple[str, ...]
+    system_namespaces: tuple[str, ...]
+    multus_namespace: str
+    readiness_indicator_file: str
+    log_file: str
+    log_level: str
     # Multus logs to stderr unless told otherwise (GetDefaultNetConf).
-    log_to_stderr: bool = True
-    log_options: dict[str, Any] = field(default_factory=dict)
-    capabilities: dict[str, bool] = field(default_factory=dict)
-    runtime_config: dict[str, Any] = field(default_factory=dict)
-    retry_delete_on_error: bool = False
-    auxiliary_cni_chain_name: str = ""
+    log_to_stderr: bool
+    log_options: dict[str, Any]
+    capabilities: dict[str, bool]
+    runtime_config: dict[str, Any]
+    retry_delete_on_error: bool
+    auxiliary_cni_chain_name: str
     # pymultus extension: also write k8s.v1.cni.cncf.io/networks-status (the old name).
-    legacy_network_status: bool = False
+    legacy_network_status: bool
     # pymultus extension: the kubelet's pod-resources socket (resourceName -> deviceID).
-    pod_resources_socket: str = DEFAULT_POD_RESOURCES_SOCKET
+    pod_resources_socket: str
     # Seconds a delegate may run before it is killed (pymultus extension).
-    delegate_timeout: float = DEFAULT_DELEGATE_TIMEOUT
-    raw: dict[str, Any] = field(default_factory=dict)
+    delegate_timeout: float
+    raw: dict[str, Any]
+
+    __slots__ = (
+        "auxiliary_cni_chain_name",
+        "bin_dir",
+        "capabilities",
+        "cluster_network",
+        "cni_dir",
+        "cni_version",
+        "conf_dir",
+        "default_networks",
+        "delegate_timeout",
+        "delegates",
+        "global_namespaces",
+        "kubeconfig",
+        "legacy_network_status",
+        "log_file",
+        "log_level",
+        "log_options",
+        "log_to_stderr",
+        "multus_namespace",
+        "name",
+        "namespace_isolation",
+        "pod_resources_socket",
+        "raw",
+        "readiness_indicator_file",
+        "retry_delete_on_error",
+        "runtime_config",
+        "system_namespaces",
+    )
+    _frozen = True
+
+    def __init__(
+        self,
+        name: str,
+        cni_version: str,
+        cluster_network: str | None = None,
+        default_networks: tuple[str, ...] = (),
+        delegates: tuple[dict[str, Any], ...] = (),
+        kubeconfig: str = "",
+        conf_dir: str = DEFAULT_CONF_DIR,
+        cni_dir: str = DEFAULT_CNI_DIR,
+        bin_dir: str = DEFAULT_BIN_DIR,
+        namespace_isolation: bool = False,
+        global_namespaces: tuple[str, ...] = DEFAULT_GLOBAL_NAMESPACES,
+        system_namespaces: tuple[str, ...] = DEFAULT_SYSTEM_NAMESPACES,
+        multus_namespace: str = DEFAULT_MULTUS_NAMESPACE,
+        readiness_indicator_file: str = "",
+        log_file: str = "",
+        log_level: str = "",
+        log_to_stderr: bool = True,
+        log_options: dict[str, Any] | None = None,
+        capabilities: dict[str, bool] | None = None,
+        runtime_config: dict[str, Any] | None = None,
+        retry_delete_on_error: bool = False,
+        auxiliary_cni_chain_name: str = "",
+        legacy_network_status: bool = False,
+        pod_resources_socket: str = DEFAULT_POD_RESOURCES_SOCKET,
+        delegate_timeout: float = DEFAULT_DELEGATE_TIMEOUT,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        init_fields(
+            self,
+            name=name,
+            cni_version=cni_version,
+            cluster_network=cluster_network,
+            default_networks=default_networks,
+            delegates=delegates,
+            kubeconfig=kubeconfig,
+            conf_dir=conf_dir,
+            cni_dir=cni_dir,
+            bin_dir=bin_dir,
+            namespace_isolation=namespace_isolation,
+            global_namespaces=global_namespaces,
+            system_namespaces=system_namespaces,
+            multus_namespace=multus_namespace,
+            readiness_indicator_file=readiness_indicator_file,
+            log_file=log_file,
+            log_level=log_level,
+            log_to_stderr=log_to_stderr,
+            log_options=log_options if log_options is not None else {},
+            capabilities=capabilities if capabilities is not None else {},
+            runtime_config=runtime_config if runtime_config is not None else {},
+            retry_delete_on_error=retry_delete_on_error,
+            auxiliary_cni_chain_name=auxiliary_cni_chain_name,
+            legacy_network_status=legacy_network_status,
+            pod_resources_socket=pod_resources_socket,
+            delegate_timeout=delegate_timeout,
+            raw=raw if raw is not None else {},
+        )
 
     @property
     def uses_delegates(self) -> bool:

@@ -54,7 +54,7 @@ def test_config_at_the_limit_is_parsed() -> None:
 def test_config_over_the_limit_is_refused_before_decoding() -> None:
     data = padded_config(MAX_CONFIG_BYTES + 1)
     with (
-        mock.patch("json.loads", side_effect=AssertionError("decoded anyway")),
+        mock.patch("pymultus.cni.jsonlite.loads", side_effect=AssertionError("decoded anyway")),
         pytest.raises(CNIError) as exc,
     ):
         parse_config_bytes(data)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from pymultus import shim, thin
+from pymultus import shim, thin, thincall
 from pymultus.cni.errors import CNIError
 from pymultus.cni.nesting import DELEGATE_MARKER, META_PLUGIN_TYPES
 from pymultus.cni.request import CNIRequest
@@ -130,7 +130,7 @@ def test_delegates_are_marked_by_thin_and_daemon(tmp_path: Path) -> None:
         {"cniVersion": "1.0.0", "name": "m", "cniDir": str(tmp_path), "delegates": delegates}
     )
     request = CNIRequest("ADD", "c1", "/n", "eth0")
-    engine = thin.build_engine(cfg, request, {"PATH": "/bin"})
+    engine = thincall.build_engine(cfg, request, {"PATH": "/bin"})
     env = engine.execute.env_for("ADD", request)  # type: ignore[attr-defined]
     assert env[DELEGATE_MARKER] == "pymultus"
     daemon = Daemon(DaemonOptions(socket_dir=str(tmp_path)), {}, env={})

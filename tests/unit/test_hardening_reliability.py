@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from pymultus import state, thin
+from pymultus import state, thin, thincall
 from pymultus.cni.errors import IO_FAILURE, CNIError
 from pymultus.cni.request import CNIRequest
 from pymultus.daemon.overlay import DaemonOptions
@@ -93,7 +93,7 @@ def thin_call(
     conf: dict[str, Any],
 ) -> tuple[int, dict[str, Any]]:
     """One call of the thin entry with ``plugins`` as the executor."""
-    monkeypatch.setattr(thin, "ProcessExecutor", lambda *a, **k: plugins)
+    monkeypatch.setattr(thincall, "ProcessExecutor", lambda *a, **k: plugins)
     out, err = io.StringIO(), io.StringIO()
     rc = thin.run(env, io.BytesIO(json.dumps(conf).encode()), out, err)
     assert "Traceback" not in err.getvalue()
@@ -178,7 +178,7 @@ def test_a_fifo_as_log_file_never_hangs(
     conf = conf_for(tmp_path, logFile=str(fifo), logLevel="debug", logToStderr=False)
     plugins = Plugins()
     answers: list[tuple[int, dict[str, Any]]] = []
-    monkeypatch.setattr(thin, "ProcessExecutor", lambda *a, **k: plugins)
+    monkeypatch.setattr(thincall, "ProcessExecutor", lambda *a, **k: plugins)
 
     def call() -> None:
         out, err = io.StringIO(), io.StringIO()
@@ -297,7 +297,7 @@ def test_shim_fallback_del_treats_a_cache_of_the_wrong_shape_as_no_cache(
         )
     )
     plugins = Plugins()
-    monkeypatch.setattr(thin, "ProcessExecutor", lambda *a, **k: plugins)
+    monkeypatch.setattr(thincall, "ProcessExecutor", lambda *a, **k: plugins)
     raw = json.dumps(
         {
             "cniVersion": "1.0.0",

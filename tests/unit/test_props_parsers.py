@@ -32,7 +32,7 @@ from pymultus.cni.errors import (
 from pymultus.cni.request import CNIRequest, format_cni_args, parse_cni_args
 from pymultus.cni.result import convert_result, validate_result
 from pymultus.cni.version import SUPPORTED_VERSIONS
-from pymultus.kube.kubeconfig import load_kubeconfig, parse_yaml
+from pymultus.kube.kubeconfig import load_kubeconfig
 from pymultus.model.config import cni_config_shape_problem, go_json_get, parse_config
 from pymultus.model.nad import is_dns1123_label, is_nad_name, resolve_nad_config
 from pymultus.model.selection import (
@@ -255,57 +255,7 @@ def test_result_conversion_of_anything_is_a_result_or_code_6(junk: Any, src: str
         assert validate_result(out) == [], (result, out)
 
 
-# ---- kubeconfig: our YAML subset against PyYAML ----------------------------------------------
-
-_scalar = (
-    st.sampled_from(["true", "null", "~", "0x1f", "010", "1e3", "yes", "", "a: b", "- x", "#c"])
-    | st.text(alphabet="ab :-#'\"\\\n[]{},", max_size=8)
-    | st.integers()
-    | st.booleans()
-)
-_kdoc = st.recursive(
-    _scalar,
-    lambda c: st.lists(c, max_size=3) | st.dictionaries(_label, c, max_size=3),
-    max_leaves=10,
-)
-
-
-@settings(suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(_label, _kdoc, min_size=1, max_size=4), st.booleans())
-def test_yaml_subset_agrees_with_pyyaml_or_refuses(doc: dict[str, Any], flow: bool) -> None:
-    text = yaml.safe_dump(doc, default_flow_style=flow, width=10**6)
-    try:
-        ours = parse_yaml(text)
-    except CNIError as exc:
-        assert exc.code == INVALID_CONFIG
-        assert flow  # block output of PyYAML is in the subset; flow is only on one line
-        return
-    assert ours == yaml.safe_load(text)
-
-
-@given(st.text(alphabet="ab :-#'\"|>\n[]{},&*!%@`\t0", max_size=60))
-def test_yaml_subset_on_any_text_is_a_value_or_code_7(text: str) -> None:
-    try:
-        ours = parse_yaml(text)
-    except CNIError as exc:
-        assert exc.code == INVALID_CONFIG
-        return
-    try:
-        theirs = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return  # we accepted something PyYAML refuses: allowed only if harmless
-    # Our keys are always strings (kubeconfig keys are); compare where PyYAML's are too.
-    if isinstance(theirs, dict | list) and _string_keys_only(theirs):
-        assert ours == theirs, (text, ours, theirs)
-
-
-def _string_keys_only(value: Any) -> bool:
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _string_keys_only(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_string_keys_only(v) for v in value)
-    return True
-
+# ---- kubeconfig: whatever PyYAML or json writes loads the same access ---------------------
 
 _access = st.fixed_dictionaries(
     {

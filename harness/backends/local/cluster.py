@@ -38,8 +38,6 @@ import threading
 import time
 from typing import Any
 
-import yaml
-
 from harness.backends.local import nodestatus, sh
 from harness.backends.local.apiserver import APIServer, server_tls_context
 from harness.backends.local.devices import DEVICE_INFO_DIR, POD_RESOURCES_SOCKET, DevicePlugin
@@ -336,7 +334,9 @@ class LocalCluster:
         if secure:
             with open(self.ca_file, "rb") as f:
                 cluster["certificate-authority-data"] = base64.b64encode(f.read()).decode()
-        return yaml.safe_dump(
+        # JSON (which is YAML), as pymultus-install writes it: the meta-plugin's
+        # CNI path reads it without a YAML parser (issue 16).
+        return json.dumps(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
@@ -352,7 +352,7 @@ class LocalCluster:
                 ],
                 "current-context": self.name,
             },
-            sort_keys=False,
+            indent=2,
         )
 
     def write_kubeconfig(self, path: str, secure: bool = True, token_file: str = "") -> None:

@@ -1,10 +1,8 @@
-"""Running a plan: ADD with rollback, DEL in reverse, CHECK, STATUS, GC,
-default-route, network-status and events.
-
-The engine owns the I/O of a CNI operation but receives every channel to the
-outside world as an argument (the plugin executor, the Kubernetes API, the
-delegate cache, the logger, the pod-netns route setter), so the same engine
-runs in the thin plugin, in the node daemon and under fakes in unit tests.
+"""The per-command operations of the engine: ADD with rollback, DEL in reverse,
+CHECK, STATUS, GC, default-route, and :func:`run_command` (the one dispatch
+the thin plugin and the daemon share). The pod, its NADs and devices come
+from :mod:`pymultus.engine.resolve`; network-status and events go out
+through :mod:`pymultus.engine.publish`.
 """
 
 from __future__ import annotations
@@ -12,10 +10,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
 
-from pymultus import events, podnet
+from pymultus import podnet
 from pymultus.cni.conflist import (
     add_list,
     check_list,
@@ -30,144 +26,95 @@ from pymultus.cni.errors import (
     INVALID_CONFIG,
     INVALID_ENV,
     NOT_AVAILABLE,
-    TRY_AGAIN_LATER,
     UNKNOWN_CONTAINER,
     CNIError,
 )
-from pymultus.cni.invoke import Executor
+from pymultus.cni.record import Record, init_fields
 from pymultus.cni.request import DEL, CNIRequest
 from pymultus.cni.result import convert_result
 from pymultus.cni.version import at_least
+from pymultus.engine.publish import DEVICE_INFO_DIR
+from pymultus.engine.resolve import (
+    PodIdentity,
+    Resolving,
+)
 from pymultus.log import Logger
 from pymultus.model.config import MultusConfig
-from pymultus.model.nad import (
-    LABEL_RULE,
-    NAD_NAME_RULE,
-    is_dns1123_label,
-    is_nad_name,
-    load_conf_file,
-    nad_resource_name,
-    resolve_conf_reference,
-    resolve_nad_config,
-)
 from pymultus.model.selection import ip_version
-from pymultus.model.status import (
-    LEGACY_NETWORK_STATUS_ANNOTATION,
-    NETWORK_STATUS_ANNOTATION,
-    apply_default_route,
-    encode_status,
-    status_entry,
-)
 from pymultus.plan import (
-    CLUSTER,
-    CLUSTER_OVERRIDE,
-    DEFAULT_NETWORKS,
-    INLINE,
     Delegate,
-    NetworkRef,
-    ResolvedNetwork,
-    build_plan,
-    check_not_meta_plugin,
     delegate_network_config,
-    requested_networks,
-    status_name_for,
 )
 from pymultus.state import DelegateCache
 
+TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
+if TYPE_CHECKING:
+    # Types only: typing stays off the CNI path (issue 16).
+    from typing import Any
 
-class KubeAPI(Protocol):
-    """What the engine needs from the Kubernetes API (the seam for fakes)."""
-
-    def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None: ...
-
-    def get_nad(self, namespace: str, name: str) -> dict[str, Any] | None: ...
-
-    def patch_pod_status_annotations(
-        self, namespace: str, name: str, annotations: dict[str, str | None]
-    ) -> dict[str, Any] | None: ...
+    from pymultus.cni.seams import Executor
+    from pymultus.seams import KubeAPI, LinkLister, PodResources, RouteSetter
 
 
-class EventSink(Protocol):
-    """Optional on a KubeAPI: ``kube.client.KubeClient.create_event``."""
-
-    def create_event(
-        self,
-        namespace: str,
-        involved: Mapping[str, Any],
-        reason: str,
-        message: str,
-        type: str = "Normal",
-    ) -> dict[str, Any]: ...
-
-
-#: Sets the pod's default route: (netns path, family, ifname, gateway).
-RouteSetter = Callable[[str, int, str, str], None]
-#: The pod's links: netns path -> link names.
-LinkLister = Callable[[str], set[str]]
-#: Devices the kubelet allocated to a pod: (namespace, name) -> {resourceName: [deviceID]}.
-PodResources = Callable[[str, str], dict[str, list[str]]]
-
-
-#: NPWG device-info spec v1.1: where device plugins leave device-info files.
-DEVICE_INFO_DIR = "/var/run/k8s.cni.cncf.io/devinfo/dp"
-
-
-class NetworkNotFound(CNIError):
-    """A NAD named by the pod does not exist (reported as a NoNetworkFound event)."""
-
-
-@dataclass(frozen=True)
-class PodIdentity:
-    """The pod a sandbox belongs to, as the runtime names it in CNI_ARGS."""
-
-    namespace: str
-    name: str
-    uid: str
-
-    @classmethod
-    def from_request(cls, request: CNIRequest) -> PodIdentity | None:
-        """The pod named in CNI_ARGS, or None when the runtime names none.
-
-        The names are checked before anything uses them: they become API paths,
-        cache entries and messages, and Kubernetes never makes a pod whose
-        namespace is not a DNS-1123 label or whose name is not a DNS-1123
-        subdomain, so anything else is a broken runtime: code 4 (CNI SPEC.md
-        Section 5, "Invalid necessary environment variables").
-        """
-        namespace = request.arg("K8S_POD_NAMESPACE")
-        name = request.arg("K8S_POD_NAME")
-        if not namespace or not name:
-            return None
-        if not is_dns1123_label(namespace):
-            raise CNIError(
-                INVALID_ENV,
-                f"CNI_ARGS K8S_POD_NAMESPACE {namespace!r} is not a Kubernetes namespace "
-                f"name ({LABEL_RULE})",
-                "the runtime must pass the pod's namespace as Kubernetes names it",
-            )
-        if not is_nad_name(name):
-            raise CNIError(
-                INVALID_ENV,
-                f"CNI_ARGS K8S_POD_NAME {name!r} is not a Kubernetes pod name ({NAD_NAME_RULE})",
-                "the runtime must pass the pod's name as Kubernetes names it",
-            )
-        return cls(namespace, name, request.arg("K8S_POD_UID") or "")
-
-
-@dataclass
-class Engine:
+class Engine(Resolving, Record):
     cfg: MultusConfig
     execute: Executor
     cache: DelegateCache
     kube: KubeAPI | None
     log: Logger
-    sleep: Callable[[float], None] = time.sleep
-    monotonic: Callable[[], float] = time.monotonic
-    set_route: RouteSetter = podnet.set_default_route
-    list_links: LinkLister = podnet.list_links
-    pod_resources: PodResources | None = None
-    device_info_dir: str = DEVICE_INFO_DIR
-    is_own_netns: Callable[[str], bool] = podnet.is_own_netns
+    sleep: Callable[[float], None]
+    monotonic: Callable[[], float]
+    set_route: RouteSetter
+    list_links: LinkLister
+    pod_resources: PodResources | None
+    device_info_dir: str
+    is_own_netns: Callable[[str], bool]
+
+    __slots__ = (
+        "cache",
+        "cfg",
+        "device_info_dir",
+        "execute",
+        "is_own_netns",
+        "kube",
+        "list_links",
+        "log",
+        "monotonic",
+        "pod_resources",
+        "set_route",
+        "sleep",
+    )
+
+    def __init__(
+        self,
+        cfg: MultusConfig,
+        execute: Executor,
+        cache: DelegateCache,
+        kube: KubeAPI | None,
+        log: Logger,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        set_route: RouteSetter = podnet.set_default_route,
+        list_links: LinkLister = podnet.list_links,
+        pod_resources: PodResources | None = None,
+        device_info_dir: str = DEVICE_INFO_DIR,
+        is_own_netns: Callable[[str], bool] = podnet.is_own_netns,
+    ) -> None:
+        init_fields(
+            self,
+            cfg=cfg,
+            execute=execute,
+            cache=cache,
+            kube=kube,
+            log=log,
+            sleep=sleep,
+            monotonic=monotonic,
+            set_route=set_route,
+            list_links=list_links,
+            pod_resources=pod_resources,
+            device_info_dir=device_info_dir,
+            is_own_netns=is_own_netns,
+        )
 
     # ----------------------------------------------------------------- ADD
     def add(self, request: CNIRequest) -> dict[str, Any]:
@@ -436,189 +383,6 @@ class Engine:
         )
 
     # ------------------------------------------------------------ planning
-    def plan(
-        self, request: CNIRequest, pod_id: PodIdentity | None, pod: dict[str, Any] | None
-    ) -> list[Delegate]:
-        namespace = pod_id.namespace if pod_id else ""
-        refs = requested_networks(self.cfg, pod, namespace)
-        if not refs:
-            raise CNIError(INVALID_CONFIG, "no default network: set clusterNetwork or delegates")
-        resolved: list[ResolvedNetwork] = []
-        for ref in refs:
-            try:
-                resolved.append(self.resolve(ref))
-            except NetworkNotFound as exc:
-                if pod is not None and request.command != DEL:
-                    self.emit(
-                        pod,
-                        events.NO_NETWORK_FOUND,
-                        events.no_network_found_message(ref.namespace, ref.name, exc.msg),
-                        "Warning",
-                    )
-                raise
-        device_ids = self.allocate_devices(pod_id, resolved)
-        delegates = build_plan(refs, resolved, request.ifname, self.cfg.runtime_config, device_ids)
-        return delegates + self.auxiliary_chain(request)
-
-    def auxiliary_chain(self, request: CNIRequest) -> list[Delegate]:
-        """``auxiliaryCNIChainName``: every config in that directory, as chained plugins.
-
-        The reference runs each config found in the directory of that name
-        next to the cluster network's config file (for a clusterNetwork that
-        is not a path: in confDir) on the pod's default interface, with the
-        default network's result as prevResult, after all attachments
-        (e.g. istio-cni, tuning). A missing directory means nothing to run.
-        """
-        name = self.cfg.auxiliary_cni_chain_name
-        if not name:
-            return []
-        directory = os.path.join(chain_base_dir(self.cfg), name)
-        try:
-            entries = sorted(os.listdir(directory))
-        except OSError:
-            self.log.verbose(f"auxiliaryCNIChainName: {directory} does not exist; nothing to run")
-            return []
-        chain = []
-        for entry in entries:
-            path = os.path.join(directory, entry)
-            if entry.endswith((".conf", ".conflist", ".json")) and os.path.isfile(path):
-                conf = load_conf_file(path)
-                label = f"auxiliary chain {conf.get('name') or entry}"
-                check_not_meta_plugin(delegate_network_config(conf, label), label)
-                chain.append(
-                    Delegate(
-                        status_name=str(conf.get("name") or entry),
-                        conf=conf,
-                        ifname=request.ifname,
-                        is_default=False,
-                        auxiliary=True,
-                    )
-                )
-        return chain
-
-    def allocate_devices(
-        self, pod_id: PodIdentity | None, resolved: list[ResolvedNetwork]
-    ) -> dict[int, str]:
-        """Hand each NAD with a resourceName one of the pod's devices of that resource.
-
-        The kubelet's pod-resources API lists the device IDs it allocated to
-        the pod per resource; attachments of the same resource take them in
-        order, as the reference does.
-        """
-        wanted = [i for i, network in enumerate(resolved) if network.resource_name]
-        if not wanted or pod_id is None:
-            return {}
-        if self.pod_resources is not None:
-            allocated = self.pod_resources(pod_id.namespace, pod_id.name)
-        else:
-            from pymultus.podresources import list_pod_devices
-
-            allocated = list_pod_devices(
-                pod_id.namespace, pod_id.name, self.cfg.pod_resources_socket
-            )
-        taken: dict[str, int] = {}
-        device_ids: dict[int, str] = {}
-        for index in wanted:
-            resource = resolved[index].resource_name
-            devices = allocated.get(resource) or []
-            position = taken.get(resource, 0)
-            if position >= len(devices):
-                raise CNIError(
-                    INVALID_CONFIG,
-                    f"network {resolved[index].status_name} needs a device of resource "
-                    f"{resource!r} but the kubelet allocated {len(devices)} to pod "
-                    f"{pod_id.namespace}/{pod_id.name}",
-                    f"request {resource} in the pod's container resources (one per attachment)",
-                )
-            device_ids[index] = devices[position]
-            taken[resource] = position + 1
-        return device_ids
-
-    def resolve(self, ref: NetworkRef) -> ResolvedNetwork:
-        """Fetch one network's configuration (the I/O half of planning)."""
-        if ref.source == INLINE:
-            conf = dict(ref.inline_conf or {})
-            return ResolvedNetwork(conf, status_name_for(ref, conf, from_nad=False))
-        if ref.source in (CLUSTER, DEFAULT_NETWORKS):
-            # The reference's order: a NAD in multusNamespace, then a conf name
-            # in confDir, a directory, an absolute file path.
-            if self.kube is not None and "/" not in ref.name:
-                nad = self.kube.get_nad(ref.namespace, ref.name)
-                if nad is not None:
-                    return self.from_nad(ref, nad)
-            found = resolve_conf_reference(ref.name, self.cfg.conf_dir)
-            if found is None:
-                raise CNIError(
-                    INVALID_CONFIG,
-                    f"cannot find the network {ref.name!r} named by "
-                    f"{'clusterNetwork' if ref.source == CLUSTER else 'defaultNetworks'}",
-                    f"looked for a NetworkAttachmentDefinition {ref.key}, a config named "
-                    f"{ref.name!r} in confDir {self.cfg.conf_dir}, a directory and a file path",
-                )
-            return ResolvedNetwork(found, status_name_for(ref, found, from_nad=False))
-        # A NAD named by the pod's annotations.
-        if self.kube is None:
-            raise CNIError(
-                INVALID_CONFIG,
-                f"network {ref.key} is requested but no Kubernetes API is configured",
-                "set kubeconfig in the pymultus config (or run in-cluster)",
-            )
-        nad = self.kube.get_nad(ref.namespace, ref.name)
-        if nad is None:
-            where = (
-                "v1.multus-cni.io/default-network"
-                if ref.source == CLUSTER_OVERRIDE
-                else "k8s.v1.cni.cncf.io/networks"
-            )
-            raise NetworkNotFound(
-                INVALID_CONFIG,
-                f"NetworkAttachmentDefinition {ref.key} not found",
-                f"create it, or fix the pod's {where} annotation",
-            )
-        return self.from_nad(ref, nad)
-
-    def from_nad(self, ref: NetworkRef, nad: Mapping[str, Any]) -> ResolvedNetwork:
-        conf = resolve_nad_config(nad, self.cfg.conf_dir)
-        return ResolvedNetwork(
-            conf, status_name_for(ref, conf, from_nad=True), nad_resource_name(nad) or ""
-        )
-
-    def fetch_pod(self, pod_id: PodIdentity | None, *, retry: bool) -> dict[str, Any] | None:
-        """The pod, or None in delegates-only mode or when it no longer exists."""
-        if self.kube is None or pod_id is None:
-            return None
-        pod = self.kube.get_pod(pod_id.namespace, pod_id.name)
-        if pod is None:
-            self.log.verbose(f"pod {pod_id.namespace}/{pod_id.name} not found")
-            return None
-        uid = str((pod.get("metadata") or {}).get("uid", ""))
-        if pod_id.uid and uid and uid != pod_id.uid and not is_static_pod(pod):
-            raise CNIError(
-                UNKNOWN_CONTAINER,
-                f"pod {pod_id.namespace}/{pod_id.name} has UID {uid}, but the runtime asked "
-                f"for UID {pod_id.uid}",
-                "the sandbox belongs to an older pod of the same name; the runtime will "
-                "retry with the new pod",
-            )
-        return pod
-
-    def wait_for_readiness_indicator(self) -> None:
-        """Wait (bounded) for `readinessindicatorfile`: the default network is up."""
-        path = self.cfg.readiness_indicator_file
-        if not path:
-            return
-        deadline = self.monotonic() + READINESS_TIMEOUT
-        while not os.path.exists(path):
-            if self.monotonic() >= deadline:
-                raise CNIError(
-                    TRY_AGAIN_LATER,
-                    f"readinessindicatorfile {path} did not appear within "
-                    f"{READINESS_TIMEOUT:.0f} s",
-                    "the default network is not ready yet; the runtime will retry",
-                )
-            self.sleep(READINESS_POLL)
-
-    # -------------------------------------------------------------- status
     def cache_entry(
         self, request: CNIRequest, pod_id: PodIdentity | None, delegates: list[Delegate]
     ) -> dict[str, Any]:
@@ -633,70 +397,6 @@ class Engine:
             "delegates": [d.to_dict() for d in delegates],
         }
 
-    def publish_status(
-        self,
-        request: CNIRequest,
-        pod_id: PodIdentity | None,
-        pod: dict[str, Any] | None,
-        delegates: list[Delegate],
-        results: list[dict[str, Any]],
-        chosen: Mapping[int, tuple[int, str]] | None = None,
-    ) -> None:
-        """Write k8s.v1.cni.cncf.io/network-status (NPWG v1.3 section 5).
-
-        With ``legacyNetworkStatus`` the same value also goes under the old
-        name ``k8s.v1.cni.cncf.io/networks-status``, still read by older
-        tooling. One JSON merge patch sets both: other annotations, written
-        by anyone at the same time, are untouched.
-        """
-        if self.kube is None or pod_id is None or pod is None:
-            return
-        attached = [(d, r) for d, r in zip(delegates, results, strict=True) if not d.auxiliary]
-        entries = build_status(
-            request, [d for d, _ in attached], [r for _, r in attached], self.device_info_dir
-        )
-        if chosen:
-            entries = apply_default_route(entries, chosen)
-        value = encode_status(entries)
-        annotations: dict[str, str | None] = {NETWORK_STATUS_ANNOTATION: value}
-        if self.cfg.legacy_network_status:
-            annotations[LEGACY_NETWORK_STATUS_ANNOTATION] = value
-        patched = self.kube.patch_pod_status_annotations(pod_id.namespace, pod_id.name, annotations)
-        if patched is None:
-            self.log.verbose(f"pod {pod_id.namespace}/{pod_id.name} is gone; status not written")
-
-    # -------------------------------------------------------------- events
-    def emit(self, pod: Mapping[str, Any], reason: str, message: str, kind: str) -> None:
-        """Post one event about ``pod`` now (before the process exits); never fail."""
-        create = getattr(self.kube, "create_event", None)
-        if create is None:
-            return
-        meta = pod.get("metadata") or {}
-        namespace = str(meta.get("namespace") or "default")
-        involved = {"kind": "Pod", "apiVersion": "v1", **pod}
-        try:
-            create(namespace, involved, reason, message, type=kind)
-        except CNIError as exc:
-            self.log.error(f"cannot post event {reason} for {namespace}/{meta.get('name')}: {exc}")
-
-    def emit_added(
-        self,
-        pod_id: PodIdentity | None,
-        pod: dict[str, Any] | None,
-        delegates: list[Delegate],
-        results: list[dict[str, Any]],
-    ) -> None:
-        if pod is None or pod_id is None:
-            return
-        for delegate, result in zip(delegates, results, strict=True):
-            if delegate.auxiliary:
-                continue
-            message = events.added_interface_message(
-                delegate.ifname, delegate.status_name, events.result_addresses(result)
-            )
-            self.emit(pod, events.ADDED_INTERFACE, message, "Normal")
-
-    # --------------------------------------------------------------- CHECK
     def check(self, request: CNIRequest) -> None:
         """CHECK every attachment the cache knows, each with its own prevResult.
 
@@ -757,11 +457,6 @@ class Engine:
                 ) from exc
 
     # -------------------------------------------------------------- STATUS
-    def static_networks(self) -> list[tuple[str, dict[str, Any]]]:
-        """The networks every pod gets (cluster network, delegates, defaultNetworks)."""
-        refs = requested_networks(self.cfg, None, "")
-        return [(net.status_name, dict(net.conf)) for net in map(self.resolve, refs)]
-
     def status(self, request: CNIRequest) -> None:
         """STATUS (CNI 1.1.0): ready when the default network and every delegate are.
 
@@ -795,19 +490,6 @@ class Engine:
                     exc.code, f"STATUS of network {name}: {exc.msg}", exc.details
                 ) from exc
 
-    def cached_networks(self) -> list[tuple[str, dict[str, Any]]]:
-        """One config per network name among the attachments the cache knows."""
-        seen: dict[str, dict[str, Any]] = {}
-        for _, entry in self.cache_entries():
-            for item in entry.get("delegates", []):
-                if isinstance(item, dict) and isinstance(item.get("conf"), dict):
-                    seen.setdefault(str(item.get("name")), item["conf"])
-        return list(seen.items())
-
-    def cache_entries(self) -> list[tuple[str, dict[str, Any]]]:
-        return self.cache.entries()
-
-    # ------------------------------------------------------------------ GC
     def gc(self, request: CNIRequest, valid_attachments: Any) -> None:
         """GC (CNI 1.1.0): forget stale attachments, then GC every delegate.
 
@@ -891,18 +573,6 @@ def cached_delegates(
     return out
 
 
-READINESS_TIMEOUT = 45.0
-READINESS_POLL = 0.25
-
-
-def chain_base_dir(cfg: MultusConfig) -> str:
-    """Where ``auxiliaryCNIChainName`` directories live: next to the cluster network's file."""
-    cluster = cfg.cluster_network or ""
-    if os.path.isabs(cluster):
-        return cluster if os.path.isdir(cluster) else os.path.dirname(cluster)
-    return cfg.conf_dir
-
-
 def parse_valid_attachments(value: Any) -> set[tuple[str, str]]:
     """``cni.dev/valid-attachments`` as a set of (containerID, ifname); absent: none."""
     if value is None:
@@ -966,53 +636,6 @@ def without_default_routes(result: dict[str, Any], families: set[int]) -> dict[s
         )
     ]
     return {**result, "routes": kept}
-
-
-def read_device_info(directory: str, resource: str, device_id: str) -> dict[str, Any] | None:
-    """The device plugin's device-info file for one device (NPWG device-info spec).
-
-    Named ``<resource>-<deviceID>-device.json`` with "/" replaced by "-". A
-    missing or unreadable file means no device-info (it is optional).
-    """
-    import json
-
-    if not resource or not device_id:
-        return None
-    name = f"{resource.replace('/', '-')}-{device_id.replace('/', '-')}-device.json"
-    try:
-        with open(os.path.join(directory, name), encoding="utf-8") as f:
-            info = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) else None
-
-
-def build_status(
-    request: CNIRequest,
-    delegates: list[Delegate],
-    results: list[dict[str, Any]],
-    device_info_dir: str = DEVICE_INFO_DIR,
-) -> list[dict[str, Any]]:
-    """The network-status entries for a pod's delegates and their results."""
-    return [
-        status_entry(
-            delegate.status_name,
-            delegate.ifname,
-            result,
-            default=delegate.is_default,
-            sandbox=request.netns,
-            device_info=read_device_info(
-                device_info_dir, delegate.resource_name, delegate.device_id
-            ),
-        )
-        for delegate, result in zip(delegates, results, strict=True)
-    ]
-
-
-def is_static_pod(pod: Mapping[str, Any]) -> bool:
-    """Static pods' API mirror objects carry another UID than the kubelet's."""
-    annotations = (pod.get("metadata") or {}).get("annotations") or {}
-    return annotations.get("kubernetes.io/config.source") not in (None, "api")
 
 
 def valid_attachments(conf: Mapping[str, Any]) -> Any:
