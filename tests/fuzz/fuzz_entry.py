@@ -212,8 +212,9 @@ def split_input(data: bytes) -> tuple[bytes, str | None, str | None, str, str]:
 
 def run_one(sandbox: Sandbox, data: bytes) -> tuple[int, str, str, str]:
     """Run the entry on one input: (exit status, stdout, stderr, command)."""
-    import pymultus.engine
+    import pymultus.engine.resolve
     import pymultus.thin
+    import pymultus.thincall
     from pymultus.kube.kubeconfig import in_cluster, load_kubeconfig
     from pymultus.log import Logger
     from pymultus.state import DelegateCache
@@ -244,17 +245,17 @@ def run_one(sandbox: Sandbox, data: bytes) -> tuple[int, str, str, str]:
     with contextlib.ExitStack() as stack:
         stack.enter_context(
             mock.patch.object(
-                pymultus.thin, "ProcessExecutor", lambda *a, **k: FakeExecutor(sandbox.bin)
+                pymultus.thincall, "ProcessExecutor", lambda *a, **k: FakeExecutor(sandbox.bin)
             )
         )
         stack.enter_context(
             mock.patch.object(
-                pymultus.thin, "DelegateCache", lambda d: DelegateCache(sandbox.cache)
+                pymultus.thincall, "DelegateCache", lambda d: DelegateCache(sandbox.cache)
             )
         )
-        stack.enter_context(mock.patch.object(pymultus.thin, "Logger", logger))
-        stack.enter_context(mock.patch.object(pymultus.thin, "build_kube", build_kube))
-        stack.enter_context(mock.patch.object(pymultus.engine, "READINESS_TIMEOUT", 0.0))
+        stack.enter_context(mock.patch.object(pymultus.thincall, "Logger", logger))
+        stack.enter_context(mock.patch.object(pymultus.thincall, "build_kube", build_kube))
+        stack.enter_context(mock.patch.object(pymultus.engine.resolve, "READINESS_TIMEOUT", 0.0))
         stack.enter_context(contextlib.redirect_stderr(err))
         rc = pymultus.thin.run(env, io.BytesIO(stdin), out, err)
     return rc, out.getvalue(), err.getvalue(), command
