@@ -18,7 +18,10 @@ from harness.scenario.loader import load_scenario
 REPO = Path(__file__).resolve().parents[2]
 
 #: Answers in the delegate's version (1.0.0), never converting to the caller's.
-NO_CONVERSION = "engine.convert_result = lambda result, version: result"
+NO_CONVERSION = (
+    "import pymultus.engine.commands as commands\n"
+    "commands.convert_result = lambda result, version: result"
+)
 #: A failed ADD leaves what it made for the runtime's DEL afterwards.
 NO_ROLLBACK = "engine.Engine.rollback = lambda self, *args: None"
 

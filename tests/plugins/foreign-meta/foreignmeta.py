@@ -74,13 +74,33 @@ def from_kubeconfig(path: str) -> API:
             text = f.read()
     except OSError as exc:
         raise CNIFail(7, f"foreign-meta: cannot read kubeconfig {path}: {exc.strerror}") from None
-    ca = _value(text, "certificate-authority-data")
-    token = _value(text, "token")
-    token_file = _value(text, "tokenFile")
+    if text.lstrip().startswith("{"):  # a JSON kubeconfig (JSON is YAML too)
+        ca, server, token, token_file = _json_kubeconfig(text)
+    else:
+        ca = _value(text, "certificate-authority-data")
+        server = _value(text, "server")
+        token = _value(text, "token")
+        token_file = _value(text, "tokenFile")
     if token_file:
         with open(token_file, encoding="utf-8") as f:
             token = f.read().strip()
-    return API(_value(text, "server"), token, base64.b64decode(ca).decode() if ca else "")
+    return API(server, token, base64.b64decode(ca).decode() if ca else "")
+
+
+def _json_kubeconfig(text: str) -> tuple[str, str, str, str]:
+    """CA data, server, token and token file of the first cluster and user."""
+    try:
+        doc = json.loads(text)
+        cluster = doc["clusters"][0]["cluster"]
+        user = doc["users"][0]["user"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise CNIFail(7, "foreign-meta: kubeconfig is not a kubeconfig") from None
+    return (
+        str(cluster.get("certificate-authority-data", "")),
+        str(cluster.get("server", "")),
+        str(user.get("token", "")),
+        str(user.get("tokenFile", "")),
+    )
 
 
 def in_cluster() -> API:
