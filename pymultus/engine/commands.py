@@ -57,17 +57,10 @@ if TYPE_CHECKING:
 
 
 class Engine(Resolving, Record):
-    cfg: MultusConfig
-    execute: Executor
-    cache: DelegateCache
-    kube: KubeAPI | None
-    log: Logger
-    sleep: Callable[[float], None]
-    monotonic: Callable[[], float]
+    # The attributes the rooms share are declared on Publishing; these are the
+    # engine's own.
     set_route: RouteSetter
     list_links: LinkLister
-    pod_resources: PodResources | None
-    device_info_dir: str
     is_own_netns: Callable[[str], bool]
 
     __slots__ = (

@@ -11,7 +11,7 @@ it reports a missing NAD as an event, so it builds on :class:`Publishing`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from pymultus import events
 from pymultus.cni.errors import (
@@ -24,7 +24,6 @@ from pymultus.cni.errors import (
 from pymultus.cni.record import Record, init_fields
 from pymultus.cni.request import DEL, CNIRequest
 from pymultus.engine.publish import Publishing
-from pymultus.log import Logger
 from pymultus.model.config import MultusConfig
 from pymultus.model.nad import (
     LABEL_RULE,
@@ -50,15 +49,11 @@ from pymultus.plan import (
     requested_networks,
     status_name_for,
 )
-from pymultus.state import DelegateCache
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
 if TYPE_CHECKING:
     # Types only: typing stays off the CNI path (issue 16).
     from typing import Any
-
-    from pymultus.cni.seams import Executor
-    from pymultus.seams import KubeAPI, PodResources
 
 
 class NetworkNotFound(CNIError):
@@ -137,18 +132,11 @@ def is_static_pod(pod: Mapping[str, Any]) -> bool:
 
 
 class Resolving(Publishing):
-    """The pod, NADs, devices and chains, for the engine (see the module doc)."""
+    """The pod, NADs, devices and chains, for the engine (see the module doc).
+
+    Its attributes are declared once, on :class:`Publishing`."""
 
     __slots__ = ()
-    cfg: MultusConfig
-    execute: Executor
-    cache: DelegateCache
-    kube: KubeAPI | None
-    log: Logger
-    sleep: Callable[[float], None]
-    monotonic: Callable[[], float]
-    pod_resources: PodResources | None
-    device_info_dir: str
 
     def plan(
         self, request: CNIRequest, pod_id: PodIdentity | None, pod: dict[str, Any] | None
