@@ -104,13 +104,7 @@ class APIServer:
         *,
         tls: ssl.SSLContext | None = None,
     ) -> tuple[str, int]:
-        """Listen on ``host:port`` (in the namespace file ``netns``) and serve it.
-
-        Returns the bound address; with ``port=0`` the kernel picks the port.
-        The root namespace's configuration is never modified. ``tls`` (a
-        server context, see :func:`server_tls_context`) serves https: kubectl
-        only sends bearer tokens over TLS.
-        """
+        """Listen and serve: see :meth:`Listeners.listen` (this server's listeners)."""
         return self.listeners.listen(host, port, netns, tls=tls)
 
     @property
