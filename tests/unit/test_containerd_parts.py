@@ -80,6 +80,18 @@ def test_private_run_binds_the_run_dir_back_from_an_fd() -> None:
     assert "mount --make-shared /run/netns" in script
 
 
+def test_private_run_binds_back_every_node_dir_under_run() -> None:
+    # A thick daemon's in-cluster config reads the service-account files
+    # under /var/run/secrets: the private /run must not hide them.
+    script = private_run_script("/run/harness/x", node())
+    sa = "/run/secrets/kubernetes.io/serviceaccount"
+    assert f"mount --bind '/run/harness/x/nodes/node-1/serviceaccount' '{sa}'" in script
+    assert "'/run/harness/x/nodes/node-1/run-k8s-cni' '/run/k8s.cni.cncf.io'" in script
+    assert script.index(f"mkdir -p '/run/harness/x' '/run/k8s.cni.cncf.io' '{sa}'") < script.index(
+        f"'{sa}'\n"
+    )
+
+
 def test_cgroup_root_of() -> None:
     path = "/sys/fs/cgroup/pids/harness-x-node-1/podabc"
     assert cgroup_root_of(path, "/harness-x-node-1") == "/sys/fs/cgroup/pids/harness-x-node-1"

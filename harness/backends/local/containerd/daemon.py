@@ -159,27 +159,39 @@ disabled_plugins = [
 """
 
 
+def run_mounts(node: Node) -> list[tuple[str, str]]:
+    """The node's private dirs that live under /run (``/var/run`` is /run here):
+    (host dir, path under /run), so the private /run can bind them back in."""
+    out = []
+    for _, target in node.mounts:
+        for prefix in ("/var/run/", "/run/"):
+            if target.startswith(prefix):
+                out.append((node.host_path(target), "/run/" + target[len(prefix) :]))
+    return out
+
+
 def private_run_script(run_dir: str, node: Node) -> str:
     """Shell run inside the node's mount namespace: a tmpfs on /run, the run dir and
-    the meta-plugin's /var/run/k8s.cni.cncf.io bound back in.
+    every node-private dir under /run (the meta-plugin's /var/run/k8s.cni.cncf.io,
+    the DaemonSet pod's service-account files) bound back in.
 
     The run dir is opened (fd 3) before /run is covered and bound back from
     ``/proc/self/fd/3``: once covered it has no path left to bind from.
     """
-    k8s_cni = node.host_path("/var/run/k8s.cni.cncf.io")
+    binds = run_mounts(node)
+    targets = " ".join(f"'{target}'" for _, target in binds)
     return (
         "set -e\n"
         f"exec 3<'{run_dir}'\n"
         "mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run\n"
-        f"mkdir -p '{run_dir}' /run/k8s.cni.cncf.io {NETNS_DIR_IN_NODE} /run/containerd\n"
+        f"mkdir -p '{run_dir}' {targets} {NETNS_DIR_IN_NODE} /run/containerd\n"
         # A shared mount point already, as `ip netns add` would make it: else a
         # later `ip netns add` in the node binds the dir over itself, hiding the
         # CRI plugin's netns mounts from its unmount (EBUSY on StopPodSandbox).
         f"mount --bind {NETNS_DIR_IN_NODE} {NETNS_DIR_IN_NODE}\n"
         f"mount --make-shared {NETNS_DIR_IN_NODE}\n"
         f"mount --no-canonicalize --bind /proc/self/fd/3 '{run_dir}'\n"
-        "exec 3<&-\n"
-        f"mount --bind '{k8s_cni}' /run/k8s.cni.cncf.io\n"
+        "exec 3<&-\n" + "".join(f"mount --bind '{source}' '{target}'\n" for source, target in binds)
     )
 
 
