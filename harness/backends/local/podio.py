@@ -39,12 +39,16 @@ class PodProcess(Protocol):
     """A process started for exec or attach: byte streams, resize, exit status.
 
     With a TTY, ``stderr`` is None (the terminal carries both outputs, as in
-    Kubernetes) and ``resize`` changes the terminal's size.
+    Kubernetes) and ``resize`` changes the terminal's size. ``failure`` is,
+    after ``wait``, the runtime's own Status when the command did not simply
+    exit (a CRI runtime could not start it ...): passed on to the client as
+    written; None means the exit code says everything.
     """
 
     stdin: IO[bytes] | None
     stdout: IO[bytes] | None
     stderr: IO[bytes] | None
+    failure: dict[str, Any] | None
 
     def resize(self, width: int, height: int) -> None: ...
 

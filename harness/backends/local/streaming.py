@@ -321,7 +321,7 @@ def run_channels(
     for t in pumps:
         t.join(timeout=5)
     with contextlib.suppress(OSError):
-        conn.send(bytes([ERROR]) + json.dumps(exit_status(code)).encode())
+        conn.send(bytes([ERROR]) + json.dumps(proc.failure or exit_status(code)).encode())
     conn.close()
     reader.join(timeout=_FINISH_GRACE)
 

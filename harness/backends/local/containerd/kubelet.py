@@ -136,6 +136,10 @@ class CRIKubelet(Kubelet):
             },
             annotations={"harness.io/requested-image": str(container.get("image", ""))},
             log_path=f"{name}/0.log",
+            # kubectl attach -i / -t need the container made with them (as the kubelet does).
+            stdin=bool(container.get("stdin")),
+            stdin_once=bool(container.get("stdinOnce")),
+            tty=bool(container.get("tty")),
         )
 
     # ------------------------------------------------------------ setup
