@@ -73,9 +73,7 @@ def samplepod() -> dict[str, object]:
             "annotations": {"k8s.v1.cni.cncf.io/networks": "macvlan-conf"},
         },
         "spec": {
-            "containers": [
-                {"name": "samplepod", "image": "alpine", "command": SAMPLEPOD_COMMAND}
-            ]
+            "containers": [{"name": "samplepod", "image": "alpine", "command": SAMPLEPOD_COMMAND}]
         },
     }
 
@@ -142,9 +140,8 @@ def test_exec_attach_and_logs_go_through_cri(cri_cluster: LocalCluster) -> None:
     assert failed.returncode == 3, failed
     assert failed.stdout == "out\n" and "err" in failed.stderr
     for websockets in ("true", "false"):
-        echoed = kubectl(
-            c, "exec", "-i", "samplepod", "--", "cat", stdin="through stdin\n", websockets=websockets
-        )
+        argv = ("exec", "-i", "samplepod", "--", "cat")
+        echoed = kubectl(c, *argv, stdin="through stdin\n", websockets=websockets)
         assert (echoed.returncode, echoed.stdout) == (0, "through stdin\n"), echoed.stderr
     counted = kubectl(c, "exec", "-i", "samplepod", "--", "wc", "-c", stdin="x" * 400_000)
     assert counted.stdout.strip() == "400000", counted
