@@ -148,6 +148,10 @@ class CRIKubelet(Kubelet):
         uid = str(meta["uid"])
         with self.lock:
             previous = self.sandboxes.get(uid)
+        if previous is not None and not self._reap_sandboxes(pod, keep=""):
+            # No new sandbox while an old one cannot be stopped (kubelet SyncPod).
+            self._schedule_retry(pod, previous.attempt + 1)
+            return
         attempt = previous.attempt + 1 if previous is not None else 1
         sandbox = Sandbox(
             pod_key=f"{meta['namespace']}/{meta['name']}",
@@ -161,8 +165,6 @@ class CRIKubelet(Kubelet):
             self.sandboxes[uid] = sandbox
         started = time.monotonic()
         config = self.sandbox_config(pod, attempt)
-        if attempt > 1:
-            self._reap_sandboxes(pod, keep="")
         try:
             if self.devices is not None:
                 self.devices.allocate(pod)
@@ -266,19 +268,22 @@ class CRIKubelet(Kubelet):
             if sandbox is not None:
                 self.removed[sandbox.pod_key] = (sandbox, pod)
 
-    def _reap_sandboxes(self, pod: dict[str, Any], keep: str) -> None:
-        """Stop and remove the pod's other sandboxes the runtime still lists.
+    def _reap_sandboxes(self, pod: dict[str, Any], keep: str) -> bool:
+        """Stop and remove the pod's other sandboxes the runtime still lists;
+        True when none is left.
 
         containerd 1.6 keeps a failed sandbox (NOTREADY, its netns too) when
         the DEL of its teardown failed; the kubelet kills a pod's old
-        sandboxes before it creates a new one and its garbage collector
-        removes them. Errors are events; the next attempt tries again."""
+        sandboxes before it creates a new one (and makes none while that
+        fails) and its garbage collector removes them. Errors are events; the
+        next attempt tries again."""
         uid = str(pod["metadata"]["uid"])
         try:
             stale = self.cri.list_pod_sandboxes({"io.kubernetes.pod.uid": uid})
         except CRIError as exc:
             self._fail(f"ListPodSandbox for {uid}: {exc}")
-            return
+            return False
+        clean = True
         for item in stale:
             if item.id == keep:
                 continue
@@ -286,12 +291,14 @@ class CRIKubelet(Kubelet):
                 self.cri.stop_pod_sandbox(item.id)
                 self.cri.remove_pod_sandbox(item.id)
             except CRIError as exc:
+                clean = False
                 self._event(
                     pod,
                     "Warning",
                     "FailedKillPod",
                     f"error killing old sandbox {item.id[:12]}: {exc}",
                 )
+        return clean
 
     def _stop_sandbox(self, sandbox: Sandbox, pod: dict[str, Any]) -> None:
         """StopPodSandbox (CNI DEL), retried with an event per failure (kubelet's way).
