@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -206,3 +207,71 @@ def test_exec_attach_and_logs_go_through_cri(cri_cluster: LocalCluster) -> None:
         finally:
             watcher.kill()
             watcher.wait()
+
+
+def echo_through(port: int, payload: bytes) -> bytes:
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing listens on {port}"
+            time.sleep(0.1)
+    with sock:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_port_forward_goes_through_cri(cri_cluster: LocalCluster) -> None:
+    c = cri_cluster
+    c.create_pod(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "echo", "namespace": "default"},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "echo",
+                        "image": "busybox",
+                        "command": ["nc", "-ll", "-p", "7007", "-e", "cat"],
+                    }
+                ]
+            },
+        }
+    )
+    assert c.wait_pod("default", "echo", timeout=60).ready
+    for websockets in ("true", "false"):  # tunnelled in a WebSocket, plain SPDY
+        env = {
+            **os.environ,
+            "KUBECONFIG": c.kubeconfig,
+            "KUBECTL_PORT_FORWARD_WEBSOCKETS": websockets,
+        }
+        local, closed = free_port(), free_port()
+        forward = subprocess.Popen(
+            ["kubectl", "port-forward", "echo", f"{local}:7007", f"{closed}:7999"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            payload = os.urandom(1 << 20)  # beyond SPDY's 64 KiB window
+            assert echo_through(local, payload) == payload
+            assert echo_through(local, b"again") == b"again"  # a second connection
+            # Nothing listens on 7999 in the pod: containerd's own error reaches kubectl.
+            assert echo_through(closed, b"x") == b""
+        finally:
+            forward.kill()
+            _, err = forward.communicate(timeout=15)
+        assert "7999" in err and "connection refused" in err.lower(), err
+        # ... in containerd's words: the session went to its streaming server (CRI).
+        assert "failed to execute portforward in network namespace" in err, err

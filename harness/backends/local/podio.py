@@ -57,6 +57,18 @@ class PodProcess(Protocol):
     def kill(self) -> None: ...
 
 
+class Upstream(Protocol):
+    """A connection to a runtime's own streaming server, protocol already negotiated."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+    def write(self, data: bytes, /) -> Any: ...
+
+    def flush(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
 class NodeStreams(Protocol):
     """What one node offers the streaming subresources (the kubelet's streaming server)."""
 
@@ -77,3 +89,8 @@ class NodeStreams(Protocol):
     ) -> Iterator[LogLine]: ...
 
     def connect(self, pod: dict[str, Any], port: int) -> socket.socket: ...
+
+    def forward(self, pod: dict[str, Any]) -> Upstream | None:
+        """The runtime's port-forward server for this pod (SPDY ``portforward.k8s.io``
+        negotiated), to which the client's session is relayed byte for byte; None
+        when the API server serves the session itself, ``connect`` per stream."""

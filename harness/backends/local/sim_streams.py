@@ -232,6 +232,10 @@ class SimNodeStreams:
                 return
             time.sleep(_FOLLOW_POLL)
 
+    def forward(self, pod: dict[str, Any]) -> None:
+        """No runtime server: the API server serves port-forward, ``connect`` per stream."""
+        return None
+
     def connect(self, pod: dict[str, Any], port: int) -> socket.socket:
         """A TCP connection to ``port`` on the pod's loopback, made inside its netns."""
         try:

@@ -19,12 +19,12 @@ subresources (:mod:`harness.backends.local.streaming`) do here through this
   reports (the sandbox's ``log_directory`` + ``ContainerConfig.log_path``),
   in the CRI log format (:mod:`.crilog`) turned into plain lines; ``follow``
   reads what the runtime appends until the container is gone.
-- **port-forward**: *not* through CRI ``PortForward``. The connection is made
-  to the port on the pod's loopback from a thread inside the sandbox's
-  network namespace (what containerd's own port-forward does, from the
-  runtime's process): the bytes and the errors kubectl sees are the same; the
-  CRI hop is left out because our port-forward server multiplexes sockets,
-  while containerd's stream is one more SPDY session per connection.
+- **port-forward**: CRI ``PortForward`` on the pod's sandbox answers a URL
+  on the same server; the API server upgrades a connection there to SPDY
+  ``portforward.k8s.io`` and relays kubectl's session to it byte for byte
+  (out of the WebSocket tunnel when kubectl uses one), as a kubelet proxies
+  it: containerd dials the port inside the sandbox's netns and writes its
+  own errors (connection refused ...) on each request's error stream.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from harness.backends.local import spdyclient
+from harness.backends.local import portforward, spdyclient
 from harness.backends.local.containerd import crilog
 from harness.backends.local.containerd.cri import CRIError
 from harness.backends.local.nsutil import connect_in_netns
@@ -151,8 +151,23 @@ class CRINodeStreams:
             and cid in self.kubelet.container_ids(uid).values()
         )
 
+    def forward(self, pod: dict[str, Any]) -> spdyclient.SocketBytes:
+        """containerd's port-forward server for the pod's sandbox (CRI PortForward)."""
+        uid = str((pod.get("metadata") or {}).get("uid", ""))
+        sandbox = self.kubelet.sandbox_by_uid(uid)
+        if sandbox is None or not sandbox.ready or not sandbox.container_id:
+            raise StreamUnavailable(
+                f"{self._describe(pod)} has no running sandbox on node {self.node}"
+            )
+        try:
+            url = self.kubelet.cri.port_forward(sandbox.container_id, [])
+        except CRIError as exc:
+            raise StreamUnavailable(f"CRI PortForward to {self._describe(pod)}: {exc}") from exc
+        return spdyclient.open_upgraded(self.node_netns, url, portforward.PROTOCOL)
+
     def connect(self, pod: dict[str, Any], port: int) -> socket.socket:
-        """A TCP connection to ``port`` on the pod's loopback, made inside its netns."""
+        """A TCP connection to ``port`` on the pod's loopback, made inside its netns
+        (the protocol's per-stream way; the API server uses ``forward`` here)."""
         try:
             return connect_in_netns(self._sandbox_netns(pod), "127.0.0.1", port, timeout=5)
         except OSError as exc:
