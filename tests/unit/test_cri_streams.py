@@ -85,12 +85,12 @@ def test_remote_process_carries_stdin_its_end_output_and_exit_code() -> None:
     proc = spdyclient.RemoteProcess(spdyclient.SocketBytes(ours), stdin=True, tty=False)
     try:
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        proc.stdin.write(b"x" * 200_000)
+        proc.stdin.write(b"x" * 20_000)  # under the pipe buffers: both ends here block on writes
         proc.stdin.close()  # FIN: the command sees the end of its input
         results: dict[str, bytes] = {}
         err = threading.Thread(target=lambda: results.update(err=_read_all(proc.stderr)))
         err.start()
-        assert _read_all(proc.stdout) == b"x" * 200_000
+        assert _read_all(proc.stdout) == b"x" * 20_000
         assert proc.wait() == 4 and proc.failure is None
         err.join(5)
         assert results["err"] == b"err\n"
@@ -135,3 +135,28 @@ def test_logs_read_the_cri_file_and_follow_ends_with_the_container(tmp_path: Pat
     assert seen == ["one", "two", "three"]
     with pytest.raises(StreamUnavailable, match="container main of pod default/p is not running"):
         list(streams.log(POD, "main", follow=False, stop=lambda: False))
+
+
+def test_relay_copies_both_ways_and_closes_the_runtime_side() -> None:
+    from harness.backends.local.portforward import relay
+
+    client_ours, client_theirs = socket.socketpair()
+    up_ours, up_theirs = socket.socketpair()
+    done = threading.Thread(
+        target=relay,
+        args=(spdyclient.SocketBytes(client_ours), spdyclient.SocketBytes(up_ours)),
+        daemon=True,
+    )
+    done.start()
+    try:
+        client_theirs.sendall(b"to-runtime")
+        assert up_theirs.recv(100) == b"to-runtime"
+        up_theirs.sendall(b"to-client")
+        assert client_theirs.recv(100) == b"to-client"
+        client_theirs.shutdown(socket.SHUT_WR)  # the client ends: the runtime side is closed
+        assert up_theirs.recv(100) == b""
+        done.join(5)
+        assert not done.is_alive()
+    finally:
+        for s in (client_ours, client_theirs, up_ours, up_theirs):
+            s.close()
