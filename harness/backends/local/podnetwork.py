@@ -187,6 +187,15 @@ class NodeRuntime:
         self.cache.remove(network, sandbox.container_id, POD_IFNAME)
 
 
+def del_error_ignored(error: CNIError, netns: str) -> bool:
+    """Whether containerd takes this failed DEL as done: its CNI library (go-cni,
+    ``Remove``) skips a network whose DEL error says "not found" (a plugin telling
+    it was already deleted), or "no such file or directory" when the netns path
+    is empty (CNI SPEC v0.7.0 best-effort cleanup). Case-sensitive, as there."""
+    text = f"{error.msg}; {error.details}" if error.details else error.msg
+    return "not found" in text or (netns == "" and "no such file or directory" in text)
+
+
 class SimulatedPodNetwork:
     """:class:`PodNetwork` by the harness's own runtime, on the simulated node."""
 
@@ -216,7 +225,7 @@ class SimulatedPodNetwork:
             # containerd tears a sandbox whose ADD failed down at once: one DEL;
             # the netns goes only if it succeeded (else the sandbox is kept).
             try:
-                self.runtime.delete(sandbox, pod)
+                self._delete(sandbox, pod)
             except CNIError as cleanup:
                 sandbox.cleanup_error = cleanup
             else:
@@ -224,16 +233,24 @@ class SimulatedPodNetwork:
                 self.topology.remove_netns(sandbox.netns)
             raise  # the ADD's error
 
+    def _delete(self, sandbox: Any, pod: dict[str, Any], netns: str | None = None) -> None:
+        """DEL as containerd makes it: the errors its CNI library skips are success."""
+        try:
+            self.runtime.delete(sandbox, pod, netns=netns)
+        except CNIError as exc:
+            if not del_error_ignored(exc, sandbox.netns_path if netns is None else netns):
+                raise
+
     def stop(self, sandbox: Any, pod: dict[str, Any]) -> None:
         """DEL, then the netns goes; a failed DEL raises and leaves the netns for
         the next attempt (containerd's StopPodSandbox: teardown, then the netns)."""
-        self.runtime.delete(sandbox, pod)
+        self._delete(sandbox, pod)
         with contextlib.suppress(Exception):
             self.topology.remove_netns(sandbox.netns)
 
     def remove(self, sandbox: Any, pod: dict[str, Any]) -> None:
         try:
-            self.runtime.delete(sandbox, pod, netns="")
+            self._delete(sandbox, pod, netns="")
         finally:
             self.runtime.cache.remove(sandbox.network, sandbox.container_id, POD_IFNAME)
 
