@@ -17,15 +17,17 @@ annotation), and refuses to create an object from it. Field numbers follow
 k8s.io/apimachinery ``pkg/apis/meta/v1/generated.proto`` and k8s.io/api
 ``core/v1/generated.proto``.
 
-This is the harness's one protobuf wire module: the simulated kubelet's
-pod-resources answer (:mod:`harness.backends.local.devices`) is encoded with
-:func:`encode_field` here, so the harness judges pymultus's grpcio/protobuf
-client with bytes that share no code with it.
+This is the repository's one protobuf wire module: the OpenAPI v2 document
+(:mod:`harness.backends.local.openapi_pb`) and the simulated kubelet's
+pod-resources answer (:mod:`harness.backends.local.devices`) are encoded with
+the ``encode_*`` functions here, so the harness judges pymultus's
+grpcio/protobuf client with bytes that share no code with it.
 """
 
 from __future__ import annotations
 
 import datetime
+import struct
 from typing import Any
 
 MAGIC = b"k8s\x00"
@@ -108,6 +110,11 @@ def encode_field(number: int, payload: bytes | str) -> bytes:
 def encode_varint_field(number: int, value: int) -> bytes:
     """A varint field (wire type 0): int32/int64/uint64/bool/enum."""
     return encode_varint(number << 3) + encode_varint(value)
+
+
+def encode_double_field(number: int, value: float) -> bytes:
+    """A double field (wire type 1, little-endian IEEE 754)."""
+    return encode_varint(number << 3 | 1) + struct.pack("<d", value)
 
 
 def _text(value: Any) -> str:
