@@ -92,7 +92,8 @@ def test_a_failed_cleanup_keeps_the_sandbox_until_del_works(tmp_path: Path) -> N
         # its own cleanup succeeds, so it leaves nothing.
         flag.unlink()
         until(lambda: (s := cluster._sandbox("default", "stuck")) is not None and s.attempt >= 2)
-        until(lambda: not os.path.exists(os.path.join(NETNS_DIR, first.netns)))
+        until(lambda: cluster.kubelets["node-1"].stale == {})
+        assert first.teardown_error is None  # its DEL (StopPodSandbox) succeeded
         until(lambda: (s := cluster._sandbox("default", "stuck")) is not None and s.error)
         second = cluster._sandbox("default", "stuck")
         assert second is not None
