@@ -130,6 +130,9 @@ def test_exec_attach_and_logs_go_through_cri(cri_cluster: LocalCluster) -> None:
         assert seen.returncode == 0, seen.stderr
         assert seen.stdout.strip().startswith(f"{ns}:[")
         assert seen.stdout.strip() != os.readlink(f"/proc/self/ns/{ns}"), ns
+    uid = str((c.get_pod("default", "samplepod") or {})["metadata"]["uid"])
+    cgroup = kubectl(c, "exec", "samplepod", "--", "cat", "/proc/self/cgroup")
+    assert f"/pod{uid}/" in cgroup.stdout, cgroup.stdout  # the pod's cgroup, below the node's
     root = kubectl(c, "exec", "samplepod", "--", "ls", "/")
     assert root.returncode == 0 and "usr" not in root.stdout.split(), root.stdout
     assert kubectl(c, "exec", "samplepod", "--", "hostname").stdout.strip() == "samplepod"
