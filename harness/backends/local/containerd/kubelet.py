@@ -148,7 +148,7 @@ class CRIKubelet(Kubelet):
         uid = str(meta["uid"])
         with self.lock:
             previous = self.sandboxes.get(uid)
-        if previous is not None and not self._reap_sandboxes(pod, keep=""):
+        if previous is not None and self._reap_sandboxes(pod, keep="") is not None:
             # No new sandbox while an old one cannot be stopped (kubelet SyncPod).
             self._schedule_retry(pod, previous.attempt + 1)
             return
@@ -255,7 +255,9 @@ class CRIKubelet(Kubelet):
                 self._event(pod, "Warning", "FailedKillPod", f"error removing pod sandbox: {exc}")
             sandbox.timings["del"] = time.monotonic() - started
             sandbox.ready = False
-        self._reap_sandboxes(pod, keep="")
+        left = self._reap_sandboxes(pod, keep="")
+        if left is not None and sandbox is not None and sandbox.teardown_error is None:
+            sandbox.teardown_error = self._plugin_error("DEL", uid, left)  # kept: a leak
         # The pod's cgroup is the kubelet's (it made the parent): removed by it too.
         remove_cgroup(self.pod_cgroup(uid))
         tap.forget(self.containerd.paths.tap, uid)
@@ -268,9 +270,9 @@ class CRIKubelet(Kubelet):
             if sandbox is not None:
                 self.removed[sandbox.pod_key] = (sandbox, pod)
 
-    def _reap_sandboxes(self, pod: dict[str, Any], keep: str) -> bool:
+    def _reap_sandboxes(self, pod: dict[str, Any], keep: str) -> CRIError | None:
         """Stop and remove the pod's other sandboxes the runtime still lists;
-        True when none is left.
+        None when none is left, else the (last) failure.
 
         containerd 1.6 keeps a failed sandbox (NOTREADY, its netns too) when
         the DEL of its teardown failed; the kubelet kills a pod's old
@@ -282,8 +284,8 @@ class CRIKubelet(Kubelet):
             stale = self.cri.list_pod_sandboxes({"io.kubernetes.pod.uid": uid})
         except CRIError as exc:
             self._fail(f"ListPodSandbox for {uid}: {exc}")
-            return False
-        clean = True
+            return exc
+        failure: CRIError | None = None
         for item in stale:
             if item.id == keep:
                 continue
@@ -291,14 +293,14 @@ class CRIKubelet(Kubelet):
                 self.cri.stop_pod_sandbox(item.id)
                 self.cri.remove_pod_sandbox(item.id)
             except CRIError as exc:
-                clean = False
+                failure = exc
                 self._event(
                     pod,
                     "Warning",
                     "FailedKillPod",
                     f"error killing old sandbox {item.id[:12]}: {exc}",
                 )
-        return clean
+        return failure
 
     def _stop_sandbox(self, sandbox: Sandbox, pod: dict[str, Any]) -> None:
         """StopPodSandbox (CNI DEL), retried with an event per failure (kubelet's way).
