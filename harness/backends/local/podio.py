@@ -9,8 +9,10 @@ knows nothing of how a node runs pods.
 
 Two implementations: :class:`harness.backends.local.sim_streams.SimNodeStreams`
 for simulated nodes (the pod is a network namespace; commands run on the host
-inside it, as ``harness exec`` does), and a CRI one for nodes that run
-containerd, which speaks the same protocol with real containers.
+inside it, as ``harness exec`` does), and
+:class:`harness.backends.local.containerd.streams.CRINodeStreams` for nodes
+that run containerd (CRI Exec/Attach/PortForward on its streaming server,
+the container's CRI log file).
 """
 
 from __future__ import annotations
