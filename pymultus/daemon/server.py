@@ -42,6 +42,7 @@ from pymultus.cni.request import CNIRequest, parse_config_bytes
 from pymultus.cni.seams import Executor
 from pymultus.cni.version import check_supported, version_result
 from pymultus.daemon.cache import CachedKube, CacheStats, WatchCache
+from pymultus.daemon.eventwriter import EventWriter
 from pymultus.daemon.httpserver import Limits, Reply, UnixHTTPServer
 from pymultus.daemon.metrics import Metrics
 from pymultus.daemon.overlay import DaemonOptions, overlay_config
@@ -53,6 +54,8 @@ from pymultus.seams import KubeAPI
 from pymultus.state import DelegateCache
 
 FALLBACK_VERSION = "1.0.0"
+#: How long a DEL waits for the pod's earlier events to be posted (then it runs anyway).
+EVENTS_BEFORE_DEL_WAIT = 5.0
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"
 PODS_PATH = "/api/v1/pods"
 
@@ -112,6 +115,9 @@ class Daemon:
         self.draining = False
         self.started = time.monotonic()
         self.server: UnixHTTPServer | None = None
+        # Events are posted after the answer, from one thread (issue 16).
+        create = getattr(kube, "create_event", None)
+        self.events = EventWriter(create, self.log.error) if create is not None else None
         # maxConcurrent calls run and maxQueue wait: one worker thread each.
         self.limits = Limits(workers=options.max_concurrent + options.max_queue)
 
@@ -131,6 +137,8 @@ class Daemon:
                 self.caches.append(self.pods)
             for cache in self.caches:
                 cache.start()
+        if self.events is not None:
+            self.events.start()
         prepare_socket_path(self.options.socket_path)
         self.server = UnixHTTPServer(
             self.options.socket_path, self, self.limits, on_error=self.log.error
@@ -156,6 +164,9 @@ class Daemon:
             self.server.stop()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.options.socket_path)
+        if self.events is not None:
+            # What the finished calls queued is posted before the daemon exits.
+            self.events.stop(max(deadline - time.monotonic(), 1.0))
         for cache in self.caches:
             cache.stop()
 
@@ -239,6 +250,8 @@ class Daemon:
 
     def run(self, request: CNIRequest, conf: dict[str, Any]) -> dict[str, Any]:
         check_supported(str(conf.get("cniVersion", "")))
+        if request.command == "DEL":
+            self.events_posted_before_del(request)
         cfg = parse_config(overlay_config(conf, self.multus_conf))
         engine = self.engine(cfg, request.path, request.arg("K8S_POD_UID") or "")
         try:
@@ -246,10 +259,24 @@ class Daemon:
         finally:
             engine.log.close()
 
+    def events_posted_before_del(self, request: CNIRequest) -> None:
+        """A DEL leaves no work behind: the pod's queued events are posted first (bounded)."""
+        namespace = request.arg("K8S_POD_NAMESPACE") or ""
+        name = request.arg("K8S_POD_NAME") or ""
+        if self.events is None or not name:
+            return
+        if not self.events.wait_for(namespace, name, EVENTS_BEFORE_DEL_WAIT):
+            self.log.error(
+                f"DEL of {namespace}/{name}: its events are still not posted after "
+                f"{EVENTS_BEFORE_DEL_WAIT:.0f}s; deleting anyway"
+            )
+
     def engine(self, cfg: MultusConfig, path: tuple[str, ...], pod_uid: str) -> Engine:
         kube: KubeAPI | None = None
         if self.kube is not None:
-            kube = CachedKube(self.kube, self.pods, self.nads, self.cache_stats, pod_uid)
+            kube = CachedKube(
+                self.kube, self.pods, self.nads, self.cache_stats, pod_uid, self.events
+            )
         return Engine(
             cfg=cfg,
             execute=TimedExecutor(
