@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Generator, Mapping
+
+# collections.abc without importing collections (~1.3 ms per CNI call, issue 16)
+from _collections_abc import Generator, Mapping
 
 from pymultus.cni import jsonlite
 from pymultus.cni.errors import (
