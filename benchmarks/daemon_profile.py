@@ -111,7 +111,7 @@ cpu_phase(server_module, "parse_config", "config parse")
 cpu_phase(server_module, "overlay_config", "config overlay")
 cpu_phase(server_module, "decode_request", "request decode")
 cpu_phase(server_module, "run_command", "engine (all of it)")
-if daemon.events is not None:
+if getattr(daemon, "events", None) is not None:
     cpu_phase(daemon.events, "create_event", "event queueing")
 HANDLE_WALL = []
 _handle = daemon.handle_cni

@@ -15,9 +15,10 @@ What it promises, and how:
   retries) or its failure is logged as before. When ``max_pending`` are
   already waiting (the API is down or slow), the caller posts its event
   itself: back-pressure, not a dropped event or unbounded memory;
-- no work left behind: before a DEL runs, the daemon waits (bounded) until
-  the pod's earlier events are posted (:meth:`EventWriter.wait_for`), so a
-  pod's events never outlive its deletion; ``stop()`` (SIGTERM) posts what
+- no work left behind: a DEL answers only once the pod's earlier events
+  are posted (:meth:`EventWriter.wait_for`, bounded; waited for after the
+  delegates' DEL, so normally not at all), so a pod's events never outlive
+  its deletion; ``stop()`` (SIGTERM) posts what
   is queued, bounded by the drain timeout, before the daemon exits.
 """
 

@@ -54,7 +54,7 @@ from pymultus.seams import KubeAPI
 from pymultus.state import DelegateCache
 
 FALLBACK_VERSION = "1.0.0"
-#: How long a DEL waits for the pod's earlier events to be posted (then it runs anyway).
+#: How long a DEL waits for the pod's earlier events to be posted (then it answers anyway).
 EVENTS_BEFORE_DEL_WAIT = 5.0
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"
 PODS_PATH = "/api/v1/pods"
@@ -250,17 +250,21 @@ class Daemon:
 
     def run(self, request: CNIRequest, conf: dict[str, Any]) -> dict[str, Any]:
         check_supported(str(conf.get("cniVersion", "")))
-        if request.command == "DEL":
-            self.events_posted_before_del(request)
         cfg = parse_config(overlay_config(conf, self.multus_conf))
         engine = self.engine(cfg, request.path, request.arg("K8S_POD_UID") or "")
         try:
             return run_command(engine, request, conf)
         finally:
             engine.log.close()
+            if request.command == "DEL":
+                self.events_posted_before_answer(request)
 
-    def events_posted_before_del(self, request: CNIRequest) -> None:
-        """A DEL leaves no work behind: the pod's queued events are posted first (bounded)."""
+    def events_posted_before_answer(self, request: CNIRequest) -> None:
+        """A DEL leaves no work behind: it answers once the pod's events are posted (bounded).
+
+        Waited for after the delegates' DEL, not before: an ADD's events are
+        posted while the DEL runs, so the wait is normally zero.
+        """
         namespace = request.arg("K8S_POD_NAMESPACE") or ""
         name = request.arg("K8S_POD_NAME") or ""
         if self.events is None or not name:
@@ -268,7 +272,7 @@ class Daemon:
         if not self.events.wait_for(namespace, name, EVENTS_BEFORE_DEL_WAIT):
             self.log.error(
                 f"DEL of {namespace}/{name}: its events are still not posted after "
-                f"{EVENTS_BEFORE_DEL_WAIT:.0f}s; deleting anyway"
+                f"{EVENTS_BEFORE_DEL_WAIT:.0f}s; answering anyway"
             )
 
     def engine(self, cfg: MultusConfig, path: tuple[str, ...], pod_uid: str) -> Engine:

@@ -244,7 +244,7 @@ def test_add_answers_before_its_event_and_del_waits_for_it(
     assert not d.events.wait_for("default", "p", 0)  # still being posted
     code, out = shim_call("DEL", conf, uid)
     assert code == 0, out
-    # DEL ran after the pod's event was posted: nothing about p is left pending.
+    # DEL answered after the pod's event was posted: nothing about p is left pending.
     assert d.events.wait_for("default", "p", 0)
     api.set_fault(None)
     assert event_reasons(api) == ["AddedInterface"]
