@@ -15,6 +15,12 @@ What it promises, and how:
   retries) or its failure is logged as before. When ``max_pending`` are
   already waiting (the API is down or slow), the caller posts its event
   itself: back-pressure, not a dropped event or unbounded memory;
+- after the answer, not alongside it: an event is held until the daemon's
+  HTTP server has sent a reply (:meth:`EventWriter.release`, called once a
+  reply is out) or for at most ``hold_for`` seconds. Posted the moment it
+  is queued, the writer would compete with the server's loop thread for the
+  interpreter lock while that thread writes the very answer being hurried
+  (measured: +0.5 ms on the reply);
 - no work left behind: a DEL answers only once the pod's earlier events
   are posted (:meth:`EventWriter.wait_for`, bounded; waited for after the
   delegates' DEL, so normally not at all), so a pod's events never outlive
@@ -25,6 +31,7 @@ What it promises, and how:
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -35,12 +42,14 @@ Key = tuple[str, str]  # the involved object's (namespace, name)
 
 
 class _Event:
-    __slots__ = ("args", "key", "kwargs")
+    __slots__ = ("args", "due", "key", "kwargs", "released")
 
-    def __init__(self, key: Key, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __init__(self, key: Key, args: tuple[Any, ...], kwargs: dict[str, Any], due: float) -> None:
         self.key = key
         self.args = args
         self.kwargs = kwargs
+        self.due = due  # posted by then even if no reply released it
+        self.released = False
 
 
 class EventWriter:
@@ -51,10 +60,12 @@ class EventWriter:
         create: Callable[..., object],
         on_error: Callable[[str], None],
         max_pending: int = 1000,
+        hold_for: float = 0.2,
     ) -> None:
         self._create = create
         self._on_error = on_error
         self.max_pending = max_pending
+        self.hold_for = hold_for
         self._cond = threading.Condition()
         self._queue: deque[_Event] = deque()
         self._pending: dict[Key, int] = {}  # queued or being posted, per object
@@ -81,7 +92,10 @@ class EventWriter:
         meta = involved.get("metadata")
         name = meta.get("name", "") if isinstance(meta, Mapping) else involved.get("name", "")
         event = _Event(
-            (namespace, str(name or "")), (namespace, involved, reason, message), {"type": type}
+            (namespace, str(name or "")),
+            (namespace, involved, reason, message),
+            {"type": type},
+            time.monotonic() + self.hold_for,
         )
         with self._cond:
             queued = (
@@ -98,14 +112,23 @@ class EventWriter:
                 self.inline += 1
             self._post(event)
 
+    def release(self) -> None:
+        """A reply went out: what is queued may be posted now (cheap: the loop calls it)."""
+        with self._cond:
+            for event in self._queue:
+                event.released = True
+            self._cond.notify_all()
+
     # ------------------------------------------------------------- waiting
     def wait_for(self, namespace: str, name: str, timeout: float) -> bool:
         """Until the events about ``namespace/name`` handed over so far are posted."""
+        self.release()
         with self._cond:
             return self._cond.wait_for(lambda: (namespace, name) not in self._pending, timeout)
 
     def flush(self, timeout: float) -> bool:
         """Until every event handed over so far is posted; False on timeout."""
+        self.release()
         with self._cond:
             return self._cond.wait_for(lambda: not self._pending, timeout)
 
@@ -122,13 +145,26 @@ class EventWriter:
             self._thread.join(1.0)
 
     # ------------------------------------------------------------- the thread
+    def _next(self) -> _Event | None:
+        """The next event to post, once released or due; None when stopping with none left."""
+        with self._cond:
+            while True:
+                if self._queue:
+                    head = self._queue[0]
+                    wait = head.due - time.monotonic()
+                    if head.released or self._stopping or wait <= 0:
+                        return self._queue.popleft()
+                    self._cond.wait(wait)
+                elif self._stopping:
+                    return None
+                else:
+                    self._cond.wait()
+
     def _run(self) -> None:
         while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._queue or self._stopping)
-                if not self._queue:
-                    return
-                event = self._queue.popleft()
+            event = self._next()
+            if event is None:
+                return
             try:
                 self._post(event)
             finally:

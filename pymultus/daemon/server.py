@@ -329,6 +329,11 @@ class Daemon:
             return 200, self.metrics_text().encode(), "text/plain; version=0.0.4"
         return 404, b"not found: /cni, /healthz, /readyz, /metrics\n", "text/plain"
 
+    def replied(self) -> None:
+        """A reply went out (called on the HTTP loop): the events queued so far may go."""
+        if self.events is not None:
+            self.events.release()
+
     def post_paths(self) -> tuple[str, ...]:
         return ("/cni", "/delegate")
 

@@ -99,6 +99,31 @@ def test_create_event_returns_before_the_post(
     assert [r for _, _, r in rec.posted] == ["A", "B"]
 
 
+def test_events_wait_for_a_reply_to_go_out_or_their_hold_to_end() -> None:
+    rec = Recorder()
+    w = EventWriter(rec, lambda m: None, hold_for=30)
+    w.start()
+    try:
+        w.create_event("default", pod("p"), "A", "m")
+        time.sleep(0.2)
+        assert rec.posted == []  # held: the reply of its call is not out yet
+        w.release()  # the daemon's HTTP server sent a reply
+        assert w.flush(5) and [r for _, _, r in rec.posted] == ["A"]
+    finally:
+        w.stop(5)
+    rec = Recorder()
+    w = EventWriter(rec, lambda m: None, hold_for=0.1)  # no reply ever: posted when due
+    w.start()
+    try:
+        w.create_event("default", pod("p"), "B", "m")
+        deadline = time.monotonic() + 5
+        while not rec.posted and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [r for _, _, r in rec.posted] == ["B"]
+    finally:
+        w.stop(5)
+
+
 def test_a_full_queue_posts_in_the_caller_never_drops(
     writer: tuple[EventWriter, Recorder, list[str]],
 ) -> None:
