@@ -54,8 +54,9 @@ from pymultus.seams import KubeAPI
 from pymultus.state import DelegateCache
 
 FALLBACK_VERSION = "1.0.0"
-#: How long a DEL waits for the pod's earlier events to be posted (then it answers anyway).
-EVENTS_BEFORE_DEL_WAIT = 5.0
+#: How long a DEL waits for the pod's earlier events to be posted (then it answers anyway,
+#: and they are still posted): short, as a DEL must not stall on an API that is down.
+EVENTS_BEFORE_DEL_WAIT = 1.0
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"
 PODS_PATH = "/api/v1/pods"
 

@@ -254,8 +254,11 @@ def event_reasons(api: APIServer) -> list[str]:
 
 
 def test_add_answers_before_its_event_and_del_waits_for_it(
-    api: APIServer, daemon: tuple[Daemon, dict[str, Any], str]
+    api: APIServer, daemon: tuple[Daemon, dict[str, Any], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from pymultus.daemon import server
+
+    monkeypatch.setattr(server, "EVENTS_BEFORE_DEL_WAIT", 10.0)  # a loaded machine
     d, conf, uid = daemon
     assert d.events is not None
     api.set_fault(None, delay=0.6)  # every API request takes 0.6 s from now on
