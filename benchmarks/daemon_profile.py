@@ -55,6 +55,8 @@ args = json.loads({args!r})
 conf = load_config(args["daemonConfig"])
 options, multus = split_daemon_config(conf, args["daemonConfig"])
 sock_dir = tempfile.mkdtemp(prefix="pymultus-prof-", dir="/run")
+import atexit, shutil
+atexit.register(shutil.rmtree, sock_dir, True)  # removed even when this script fails
 options = dataclasses.replace(options, node_name=args["nodeName"], socket_dir=sock_dir)
 DELEGATE_WALL = [0.0]
 
@@ -265,7 +267,6 @@ for i in range(args["runs"]):
         shim[command].append((usage.ru_utime + usage.ru_stime) * 1000)
 results["shim"] = shim
 daemon.stop()
-os.rmdir(sock_dir) if os.path.isdir(sock_dir) else None
 with open(args["report"], "w") as f:
     json.dump(results, f)
 """
