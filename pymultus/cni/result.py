@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 
 from pymultus.cni.errors import DECODE_FAILURE, INCOMPATIBLE_VERSION, CNIError
+from pymultus.cni.ipfamily import address_version, interface_version
 from pymultus.cni.version import SUPPORTED_VERSIONS
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
@@ -64,18 +65,11 @@ def is_legacy(version: str) -> bool:
 
 def _ip_family(text: Any, with_prefix: bool) -> int | None:
     """4 or 6 for an IP (``with_prefix``: a CIDR ``ip/len``), None if it is not one."""
-    import ipaddress
-
     if not isinstance(text, str):
         return None
-    try:
-        if with_prefix:
-            if "/" not in text:
-                return None
-            return ipaddress.ip_interface(text).version
-        return ipaddress.ip_address(text).version
-    except ValueError:
-        return None
+    if with_prefix:
+        return interface_version(text) if "/" in text else None
+    return address_version(text)
 
 
 def _version_of(result: Any, what: str) -> str:

@@ -101,7 +101,8 @@ sys.exit(code)
 FAKE_PLUGIN = """#!/bin/sh
 cat >/dev/null
 case "$CNI_COMMAND" in
-ADD) echo '{"cniVersion": "1.0.0", "interfaces": [{"name": "'"$CNI_IFNAME"'"}], "ips": []}' ;;
+ADD) printf '%s' '{"cniVersion": "1.0.0", "interfaces": [{"name": "'"$CNI_IFNAME"'"}], ' \
+  '"ips": [{"address": "10.9.0.2/24", "gateway": "10.9.0.1"}], "routes": [{"dst": "0.0.0.0/0"}]}' ;;
 VERSION) echo '{"cniVersion": "1.0.0", "supportedVersions": ["0.3.1", "0.4.0", "1.0.0"]}' ;;
 esac
 exit 0
