@@ -29,8 +29,7 @@ needs no conversion is passed through untouched (extensions included).
 
 from __future__ import annotations
 
-import copy
-
+from pymultus.cni import jsonlite
 from pymultus.cni.errors import DECODE_FAILURE, INCOMPATIBLE_VERSION, CNIError
 from pymultus.cni.ipfamily import address_version, interface_version
 from pymultus.cni.version import SUPPORTED_VERSIONS
@@ -99,7 +98,7 @@ def _list_of_objects(value: Any, where: str) -> list[dict[str, Any]]:
 
 
 def _pick(obj: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    return {k: copy.deepcopy(obj[k]) for k in fields if k in obj}
+    return {k: jsonlite.copy_tree(obj[k]) for k in fields if k in obj}
 
 
 class _Neutral:
@@ -254,7 +253,8 @@ def convert_result(result: dict[str, Any], to_version: str) -> dict[str, Any]:
             + ", ".join(SUPPORTED_VERSIONS),
         )
     if from_version == to_version:
-        return copy.deepcopy(result)
+        same: dict[str, Any] = jsonlite.copy_tree(result)
+        return same
     neutral = _read_legacy(result) if is_legacy(from_version) else _read_rich(result)
     if is_legacy(to_version):
         return _write_legacy(neutral, to_version)
