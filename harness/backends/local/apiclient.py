@@ -10,16 +10,18 @@ worker waits for another's connection and no lock is held across a retry or
 a sleep. The harness never uses ``pymultus.kube``: it judges pymultus, so it
 must not share pymultus's code to talk to the API it checks.
 
-Typed APIs (``CoreV1Api``, ``CoordinationV1Api``) serve the rare calls whose
-bodies they pass unchanged: patches (a body typed ``object``), reads, the
-namespace and the binding. A typed *create* validates its dict into the model
-and writes it back with ``datetime.isoformat()``: ``...T21:00:00+00:00``, the
-microseconds of a MicroTime dropped, where client-go writes ``...Z`` and
-``.000000Z``; so Events, Leases and Nodes (all carrying timestamps) are
-posted as JSON. The hot paths (the pod watch, pod reads and status patches,
-listings) go through ``ApiClient.call_api`` with JSON dicts in and out too:
-validating every Pod into pydantic models would cost more CPU than the
-request. Every ``ApiException`` becomes an :class:`APIError` here, once.
+Where the typed APIs fit, they are used: the Lease renewal goes through
+``CoordinationV1Api`` (a merge patch, a body the model passes unchanged).
+Everything else goes through ``ApiClient.call_api`` with JSON dicts in and
+out, for measured reasons (docs/architecture.md): ``CoreV1Api``'s module
+imports every core model, 0.5 s of CPU and 22 MiB per process, more than the
+rest of the library; a typed call costs about 1 ms of CPU more than a raw
+one (pydantic validation of every argument), too much for the pod watch,
+reads and status patches; and a typed *create* validates its dict into the
+model and writes it back with ``datetime.isoformat()``
+(``...T21:00:00+00:00``, a MicroTime's microseconds dropped) where client-go
+writes ``...Z`` and ``.000000Z``. Every ``ApiException`` and every refused
+answer becomes an :class:`APIError` here, once.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from kubernetes.client.exceptions import ApiException
 T = TypeVar("T")
 TIMEOUT = 10.0  # seconds for one request (connect + answer)
 MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"  # what a kubelet sends
 # Threads of one kubelet that may hold a connection besides its workers: the
 # pod watch, the heartbeat, a back-off retry timer and the recorder's caller.
 PER_NODE_EXTRA = 4
@@ -95,7 +97,6 @@ class ClusterClient:
     def __init__(self, api_client: k8s.ApiClient, timeout: float = TIMEOUT) -> None:
         self.api_client = api_client
         self.timeout = timeout
-        self.core = k8s.CoreV1Api(api_client)
         self.coordination = k8s.CoordinationV1Api(api_client)
 
     @classmethod
@@ -111,6 +112,11 @@ class ClusterClient:
             persist_config=False,
             temp_file_path=temp_dir,
         )  # type: ignore[no-untyped-call]
+        # load_kube_config re-reads the kubeconfig's credentials before every
+        # request (for expiring exec/auth-provider tokens), 1.5 ms of CPU each
+        # (os.environ scanned for proxies); it would also undo a rotated
+        # :attr:`token`. The cluster's token is static until rotated here.
+        configuration.refresh_api_key_hook = None
         return cls(k8s.ApiClient(_pooled(configuration, pool)))
 
     @classmethod
@@ -226,64 +232,61 @@ class ClusterClient:
                 response.close()
             response.release_conn()
 
-    # ------------------------------------------------------------ typed calls
+    # ------------------------------------------------------- the kubelet's calls
     def create_node(self, node: dict[str, Any]) -> None:
-        """Register a Node (raw: its conditions carry timestamps)."""
+        """Register a Node (its conditions carry timestamps: JSON, see above)."""
         self.request("POST", "/api/v1/nodes", node)
 
-    @_mapped
     def read_node(self, name: str) -> dict[str, Any]:
-        raw: Any = self.core.read_node(name, _preload_content=False)  # the HTTP response
-        node: dict[str, Any] = json.loads(raw.data)
-        return node
+        return self.request("GET", f"/api/v1/nodes/{name}")
 
-    @_mapped
     def patch_node_status(self, name: str, patch: dict[str, Any]) -> None:
-        self.core.patch_node_status(
-            name, patch, _content_type=STRATEGIC_PATCH, _preload_content=False
-        )
+        self.request("PATCH", f"/api/v1/nodes/{name}/status", patch, STRATEGIC_PATCH)
 
-    @_mapped
     def create_namespace(self, name: str) -> None:
-        self.core.create_namespace(
-            k8s.V1Namespace(
-                api_version="v1", kind="Namespace", metadata=k8s.V1ObjectMeta(name=name)
-            )
-        )
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        self.request("POST", "/api/v1/namespaces", body)
 
     def create_event(self, namespace: str, event: dict[str, Any]) -> str:
-        """A new core/v1 Event (raw: timestamps as the recorder writes them); its name."""
+        """A new core/v1 Event (timestamps as the recorder writes them); its name."""
         made = self.request("POST", f"/api/v1/namespaces/{namespace}/events", event)
         return str(made["metadata"]["name"])
 
-    @_mapped
     def patch_event(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        self.core.patch_namespaced_event(
-            name, namespace, patch, _content_type=MERGE_PATCH, _preload_content=False
-        )
+        self.request("PATCH", f"/api/v1/namespaces/{namespace}/events/{name}", patch, MERGE_PATCH)
 
     @_mapped
     def renew_lease(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        self.coordination.patch_namespaced_lease(
-            name, namespace, patch, _content_type=MERGE_PATCH, _preload_content=False
+        """The typed Lease API: a merge patch passes through it unchanged."""
+        _body(
+            self.coordination.patch_namespaced_lease(
+                name, namespace, patch, _content_type=MERGE_PATCH, _preload_content=False
+            )
         )
 
     def create_lease(self, namespace: str, lease: dict[str, Any]) -> None:
-        """A new Lease (raw: ``renewTime`` is a MicroTime the model would truncate)."""
+        """A new Lease (JSON: the model would truncate the MicroTime ``renewTime``)."""
         path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
         self.request("POST", path, lease)
 
-    @_mapped
     def bind_pod(self, namespace: str, name: str, node: str) -> None:
         """``pods/binding`` (what kube-scheduler posts)."""
-        binding = k8s.V1Binding(
-            api_version="v1",
-            kind="Binding",
-            metadata=k8s.V1ObjectMeta(name=name, namespace=namespace),
-            target=k8s.V1ObjectReference(api_version="v1", kind="Node", name=node),
-        )
-        # The answer is a Status, not the Binding the model declares: not decoded.
-        self.core.create_namespaced_pod_binding(name, namespace, binding, _preload_content=False)
+        binding = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": name, "namespace": namespace},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        }
+        self.request("POST", f"{pod_path(namespace, name)}/binding", binding)
+
+
+def _body(response: Any) -> bytes:
+    """The whole body of an undecoded typed answer (``_preload_content=False``).
+
+    Read it even when unused: an unread answer keeps its connection out of the
+    pool, and the next request pays a new connection and TLS handshake."""
+    data: bytes = response.data
+    return data
 
 
 def _pooled(configuration: k8s.Configuration, pool: int) -> k8s.Configuration:
