@@ -14,8 +14,8 @@ Where the typed APIs fit, they are used: the Lease renewal goes through
 ``CoordinationV1Api`` (a merge patch, a body the model passes unchanged).
 Everything else goes through ``ApiClient.call_api`` with JSON dicts in and
 out, for measured reasons (docs/architecture.md): ``CoreV1Api``'s module
-imports every core model, 0.5 s of CPU and 22 MiB per process, more than the
-rest of the library; a typed call costs about 1 ms of CPU more than a raw
+imports every core model, over 0.4 s of CPU and 22 MiB per process, more
+than the rest of the library; a typed call costs about 1 ms of CPU more than a raw
 one (pydantic validation of every argument), too much for the pod watch,
 reads and status patches; and a typed *create* validates its dict into the
 model and writes it back with ``datetime.isoformat()``
@@ -112,10 +112,11 @@ class ClusterClient:
             persist_config=False,
             temp_file_path=temp_dir,
         )  # type: ignore[no-untyped-call]
-        # load_kube_config re-reads the kubeconfig's credentials before every
-        # request (for expiring exec/auth-provider tokens), 1.5 ms of CPU each
-        # (os.environ scanned for proxies); it would also undo a rotated
-        # :attr:`token`. The cluster's token is static until rotated here.
+        # load_kube_config's hook re-applies the kubeconfig's credentials before
+        # every request (for expiring exec/auth-provider tokens): ~0.2 ms of CPU
+        # each (the configuration rebuilt, os.environ scanned for proxies), and
+        # it puts the old token back over a rotated :attr:`token` (measured).
+        # The cluster's token is static until rotated here.
         configuration.refresh_api_key_hook = None
         return cls(k8s.ApiClient(_pooled(configuration, pool)))
 
