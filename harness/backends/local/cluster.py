@@ -17,8 +17,10 @@ each node's loopback (the same port, so one URL serves both) for everything
 on the node: client-go never sends a bearer token over plain http, so a
 node sees the API as on kind; node kubeconfigs carry the CA, and the thick
 daemon's in-cluster view (``KUBERNETES_SERVICE_HOST``/``PORT``, the
-service-account token and ``ca.crt``) points there too. Plain http on the
-root loopback only, for the harness's own client: no node can reach it (a
+service-account token and ``ca.crt``) points there too; so does the
+harness's own client (:mod:`harness.backends.local.apiclient`, from the
+kubeconfig kubectl gets). Plain http on the root loopback only (``server``
+in cluster.json, no longer used by the harness): no node can reach it (a
 node's loopback is its own). A scheduler binds unbound pods
 (``pods/binding``), like kube-scheduler.
 """
@@ -173,7 +175,7 @@ class LocalCluster:
         self.kubelets: dict[str, Kubelet] = {}
         self.changed = threading.Condition()
         self.scheduler: Scheduler | None = None
-        self.server = ""  # http, root loopback: the harness's own client
+        self.server = ""  # http, root loopback (cluster.json's "server")
         self.secure_server = ""  # https, root loopback: kubectl
         self.node_server = ""  # https, each node's loopback: plugins and daemons
         self.ca_file = ""
