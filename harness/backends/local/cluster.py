@@ -17,8 +17,10 @@ each node's loopback (the same port, so one URL serves both) for everything
 on the node: client-go never sends a bearer token over plain http, so a
 node sees the API as on kind; node kubeconfigs carry the CA, and the thick
 daemon's in-cluster view (``KUBERNETES_SERVICE_HOST``/``PORT``, the
-service-account token and ``ca.crt``) points there too. Plain http on the
-root loopback only, for the harness's own client: no node can reach it (a
+service-account token and ``ca.crt``) points there too; so does the
+harness's own client (:mod:`harness.backends.local.apiclient`, from the
+kubeconfig kubectl gets). Plain http on the root loopback only (``server``
+in cluster.json, no longer used by the harness): no node can reach it (a
 node's loopback is its own). A scheduler binds unbound pods
 (``pods/binding``), like kube-scheduler.
 """
@@ -39,6 +41,7 @@ import time
 from typing import Any
 
 from harness.backends.local import nodestatus, sh
+from harness.backends.local.apiclient import ClusterClient, pod_path, pool_size
 from harness.backends.local.apiserver import APIServer, server_tls_context
 from harness.backends.local.devices import DEVICE_INFO_DIR, POD_RESOURCES_SOCKET, DevicePlugin
 from harness.backends.local.kubelet import Kubelet, Sandbox
@@ -57,7 +60,6 @@ from harness.backends.local.topology import (
     stale_run_dirs,
 )
 from harness.cluster import CNICall, CNICallOutcome, PodOutcome, SandboxError, Unsupported
-from harness.kubeapi import KubeHTTP, pod_path
 from harness.netstate import PodNetwork, parse_addresses, parse_routes, ping_argv
 from harness.profiles import SERVICE_ACCOUNT_DIR, Profile, choose, resolve_binaries
 
@@ -174,11 +176,11 @@ class LocalCluster:
         self.kubelets: dict[str, Kubelet] = {}
         self.changed = threading.Condition()
         self.scheduler: Scheduler | None = None
-        self.server = ""  # http, root loopback: the harness's own client
+        self.server = ""  # http, root loopback (cluster.json's "server")
         self.secure_server = ""  # https, root loopback: kubectl
         self.node_server = ""  # https, each node's loopback: plugins and daemons
         self.ca_file = ""
-        self.api: KubeHTTP | None = None
+        self.api: ClusterClient | None = None
         self.errors: list[str] = []  # failures of the machinery (scheduler ...)
         self._installed: list[Node] = []
         self._sandboxes_written = ""
@@ -206,15 +208,19 @@ class LocalCluster:
             self.secure_server = f"https://{secure_host}:{secure_port}"
             self.node_server = self.secure_server  # the same address inside every node
             self.api_server.start()
-            self.api = KubeHTTP(self.server, self.token)
             self.write_kubeconfig(self.kubeconfig, secure=True)
+            self.api = ClusterClient.from_kubeconfig(
+                self.kubeconfig,
+                pool_size(len(self.topology.nodes), self.kubelet_workers),
+                temp_dir=self.topology.run_dir,
+            )
             for node in self.topology.nodes:
                 self.install_node(node)
                 obj = node_object(node)
                 if node.name in self.runtimes:  # kubectl get nodes -o wide: CONTAINER-RUNTIME
                     info = obj["status"]["nodeInfo"]
                     info["containerRuntimeVersion"] = self.runtimes[node.name].runtime_version()
-                self.api.request("POST", "/api/v1/nodes", obj)
+                self.api.create_node(obj)
             self.ensure_namespace("default")
             self.scheduler = Scheduler(self.api, self.node_names(), self.errors.append)
             self.scheduler.start()
@@ -316,6 +322,8 @@ class LocalCluster:
                 runtime.stop()
             except Exception as exc:  # state.json's cleanup still kills what is left
                 self.errors.append(f"containerd on {runtime.node.name}: {exc}")
+        if self.api is not None:
+            self.api.close()  # the pool's connections, before the server goes
         self.api_server.stop()
         self.topology.destroy()
 
@@ -491,7 +499,7 @@ class LocalCluster:
         write_private_text(os.path.join(directory, "namespace"), "kube-system")
 
     # ------------------------------------------------------------- objects
-    def client(self) -> KubeHTTP:
+    def client(self) -> ClusterClient:
         if self.api is None:
             raise RuntimeError("cluster not started")
         return self.api
@@ -528,11 +536,7 @@ class LocalCluster:
 
     def ensure_namespace(self, namespace: str) -> None:
         if self.client().get(f"/api/v1/namespaces/{namespace}") is None:
-            self.client().request(
-                "POST",
-                "/api/v1/namespaces",
-                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
-            )
+            self.client().create_namespace(namespace)
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.client().get(pod_path(namespace, name))
