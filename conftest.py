@@ -9,6 +9,14 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
+
+# Property tests are judged on their examples, not on speed: make test runs on a
+# 2-core machine next to namespace-heavy integration tests, where one example
+# can take longer than hypothesis's default 200 ms deadline for reasons that
+# have nothing to do with the code under test.
+settings.register_profile("project", deadline=None)
+settings.load_profile("project")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
