@@ -589,6 +589,14 @@ class KubectlCluster:
                 found += [f"{where}: {item}" for item in sorted(self.node_state(node) - before)]
         return found
 
+    def wiretap_files(self) -> list[tuple[str, str]]:
+        """None: the nodes' bin dirs are the DaemonSet's, not wrapped by the harness
+        (a scenario's calls are "not checked" here)."""
+        return []
+
+    def network_configs(self) -> list[dict[str, Any]]:
+        raise Unsupported(f"{self.name}: the harness does not read the nodes' CNI configs here")
+
     # ------------------------------------------------------------ machinery
     def stop_api(self, scope: str = "all") -> None:
         raise Unsupported(f"{self.name}: cannot stop the API server of a real cluster")

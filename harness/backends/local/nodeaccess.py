@@ -4,20 +4,46 @@ A node is a network namespace plus a directory that backs its file system
 (``node.host_path``): files are read and written there, commands run in the
 node's namespaces (``node.exec_prefix()``), as ``docker exec`` into a kind
 node would. :meth:`NodeAccess.cni_call` is the harness acting as the node's
-runtime for one CNI call (:mod:`harness.backends.local.cnicall`).
+runtime for one CNI call (:mod:`harness.backends.local.cnicall`); every
+call on a node is recorded by its wiretap (:mod:`harness.wiretap`), judged
+against the configs the nodes and the NADs declare.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
+from typing import Any
 
 from harness.backends.local import sh
 from harness.backends.local.files import write_atomic
 from harness.backends.local.podaccess import PodAccess
 from harness.cluster import CNICall, CNICallOutcome
 from harness.netstate import parse_addresses
+
+NAD_PATH = "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"
+# Where a node keeps the configs its networks declare capabilities in: the
+# runtime's conf dir and the meta-plugin's own (Multus's confDir default).
+CONF_DIRS = ("/etc/cni/net.d", "/etc/cni/multus/net.d")
+
+
+def conf_files(directory: str) -> list[Any]:
+    """The parseable CNI config files of a directory, in name order."""
+    out: list[Any] = []
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return out
+    for name in names:
+        if name.endswith((".conf", ".conflist", ".json")):
+            try:
+                with open(os.path.join(directory, name)) as f:
+                    out.append(json.load(f))
+            except (OSError, ValueError):
+                continue
+    return out
 
 
 class NodeAccess(PodAccess):
@@ -79,3 +105,30 @@ class NodeAccess(PodAccess):
             return [link.name for link in found if link.name != "lo"]
 
         return cnicall.make_call(call, target, new_netns, drop_netns, links, self.cluster_id)
+
+    # ------------------------------------------------------------ wiretap
+    def wiretap_files(self) -> list[tuple[str, str]]:
+        """Each node's wiretap record (the kubelet wraps the node's bin dir)."""
+        found = [(name, k.wiretap_record) for name, k in sorted(self.kubelets.items())]
+        return [(name, path) for name, path in found if path]
+
+    def network_configs(self) -> list[dict[str, Any]]:
+        """The nodes' CNI conf files and every NAD's config (NPWG 3.4.2: named after
+        its NAD when the config has no name)."""
+        configs: list[Any] = []
+        for kubelet in self.kubelets.values():
+            for directory in CONF_DIRS:
+                configs += conf_files(kubelet.node.host_path(directory))
+        try:
+            listing = self.client().request("GET", NAD_PATH)
+        except Exception:  # no NADs readable: only the node files declare anything
+            listing = {}
+        for nad in (listing or {}).get("items", []):
+            try:
+                conf = json.loads((nad.get("spec") or {}).get("config") or "{}")
+            except ValueError:
+                continue
+            if isinstance(conf, dict):
+                conf.setdefault("name", nad["metadata"]["name"])  # NPWG 3.4.2
+                configs.append(conf)
+        return configs
