@@ -590,7 +590,7 @@ class KubectlCluster:
         return found
 
     def wiretap_files(self) -> list[tuple[str, str]]:
-        """None: the nodes' bin dirs are the DaemonSet's, not wrapped by the harness
+        """Empty: the nodes' bin dirs are the DaemonSet's, not wrapped by the harness
         (a scenario's calls are "not checked" here)."""
         return []
 
