@@ -43,7 +43,7 @@ from pymultus.cni.seams import Executor
 from pymultus.cni.version import check_supported, version_result
 from pymultus.daemon.cache import CachedKube, CacheStats, WatchCache
 from pymultus.daemon.httpserver import Limits, Reply, UnixHTTPServer
-from pymultus.daemon.metrics import Metrics
+from pymultus.daemon.metrics import CONTENT_TYPE, Metrics
 from pymultus.daemon.overlay import DaemonOptions, overlay_config
 from pymultus.daemon.wire import FramingError, decode_request
 from pymultus.engine import Engine, run_command
@@ -295,7 +295,7 @@ class Daemon:
             ready = self.ready()
             return (200 if ready else 503), (b"ok\n" if ready else b"not ready\n"), "text/plain"
         if path == "/metrics":
-            return 200, self.metrics_text().encode(), "text/plain; version=0.0.4"
+            return 200, self.metrics_text(), CONTENT_TYPE
         return 404, b"not found: /cni, /healthz, /readyz, /metrics\n", "text/plain"
 
     def post_paths(self) -> tuple[str, ...]:
@@ -328,7 +328,7 @@ class Daemon:
         return status, out, "application/json"
 
     # ------------------------------------------------------------ other endpoints
-    def metrics_text(self) -> str:
+    def metrics_text(self) -> bytes:
         extra = {
             "pymultus_ready": 1.0 if self.ready() else 0.0,
             "pymultus_uptime_seconds": round(time.monotonic() - self.started, 3),

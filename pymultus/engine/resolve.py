@@ -213,7 +213,7 @@ class Resolving(Publishing):
         if self.pod_resources is not None:
             allocated = self.pod_resources(pod_id.namespace, pod_id.name)
         else:
-            from pymultus.podresources import list_pod_devices
+            from pymultus.podresources.client import list_pod_devices
 
             allocated = list_pod_devices(
                 pod_id.namespace, pod_id.name, self.cfg.pod_resources_socket

@@ -10,9 +10,20 @@ The node must not need a Python of its own. The layout is:
 - ``pymultus-runtime/`` (``--copy-runtime``): the image's interpreter and
   its standard library (without tests, idle, tkinter, ensurepip,
   site-packages) and its ``libpython`` if it is a shared build;
+- ``pymultus-lib/``: grpcio and protobuf (with typing_extensions, which
+  grpcio needs), copied from this environment as installed, for the one CNI
+  call that needs them: a thin ADD/DEL of a network naming a device resource
+  asks the kubelet's pod-resources API (:mod:`pymultus.podresources`), as
+  Multus thin does. They are C extensions, which cannot load from a zip, so
+  they sit beside the archive, last on ``sys.path``: nothing else looks
+  there, and nothing imports them unless a network names a resource. They
+  match this interpreter's ABI (the copied runtime's, or this one's); a
+  ``--python`` of another version makes device lookups fail with a CNI
+  error that names the import error;
 - ``pymultus`` (thin) and ``pymultus-shim`` (thick): launchers whose
   shebang is that interpreter with ``-IS`` (no site import, no PYTHON*
-  variables) and which put the archive on ``sys.path``. A shared
+  variables) and which put the archive (and ``pymultus-lib/``) on
+  ``sys.path``. A shared
   ``libpython`` makes the launcher a two-line ``/bin/sh`` script that sets
   ``LD_LIBRARY_PATH`` first (one extra exec, ~1 ms).
 
@@ -34,6 +45,7 @@ import zipfile
 
 PYZ_NAME = "pymultus.pyz"
 RUNTIME_DIR = "pymultus-runtime"
+LIB_DIR = "pymultus-lib"
 ENTRY_POINTS = {"pymultus": "pymultus.thin", "pymultus-shim": "pymultus.shim"}
 RUNTIME_IGNORE = shutil.ignore_patterns(
     "test", "tests", "idlelib", "tkinter", "turtledemo", "ensurepip", "site-packages",
@@ -59,6 +71,51 @@ def shipped_packages() -> list[str]:
     except ImportError:
         return []
     return [os.path.dirname(os.path.abspath(yaml.__file__ or "."))]
+
+
+def device_libraries() -> list[tuple[str, str]]:
+    """(installed path, path under pymultus-lib/) of what the pod-resources client imports.
+
+    Empty when grpcio or protobuf is not installed here: the thin plugin then
+    answers a device network with a CNI error saying what is missing.
+    """
+    try:
+        import google.protobuf
+        import grpc
+        import typing_extensions
+        from google._upb import _message
+    except ImportError:
+        return []
+    found = [
+        (os.path.dirname(os.path.abspath(grpc.__file__ or ".")), "grpc"),
+        (os.path.dirname(os.path.abspath(google.protobuf.__file__ or ".")), "google/protobuf"),
+        (os.path.dirname(os.path.abspath(_message.__file__ or ".")), "google/_upb"),
+        (os.path.abspath(typing_extensions.__file__ or "."), "typing_extensions.py"),
+    ]
+    return [(path, rel) for path, rel in found if os.path.exists(path)]
+
+
+def copy_device_libraries(dest: str) -> bool:
+    """Copy :func:`device_libraries` to ``dest`` (replaced whole); False if there are none.
+
+    Bytecode is copied with its sources (mtimes kept, so it stays valid): a
+    CNI call never compiles, and the directory may be read-only on the host.
+    """
+    libraries = device_libraries()
+    if not libraries:
+        return False
+    tmp = f"{dest}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for source, rel in libraries:
+        target = os.path.join(tmp, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.isdir(source):
+            shutil.copytree(source, target, symlinks=True)
+        else:
+            shutil.copy2(source, target)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return True
 
 
 def build_zipapp(dest: str, source: str | None = None) -> None:
@@ -94,8 +151,14 @@ def _add_package(z: zipfile.ZipFile, work: str, source: str) -> None:
             z.write(pyc, arc + "c")
 
 
-def launcher(python: str, pyz: str, module: str, lib_dir: str = "") -> str:
-    body = f"import sys; sys.path.insert(0, {pyz!r}); from {module} import main; sys.exit(main())"
+def launcher(python: str, pyz: str, module: str, lib_dir: str = "", libs: str = "") -> str:
+    """The executable for ``module``: ``lib_dir`` a shared libpython's directory,
+    ``libs`` the :data:`LIB_DIR` to append to ``sys.path`` (after the stdlib)."""
+    extra = f"sys.path.append({libs!r}); " if libs else ""
+    body = (
+        f"import sys; sys.path.insert(0, {pyz!r}); {extra}"
+        f"from {module} import main; sys.exit(main())"
+    )
     if lib_dir:
         return (
             "#!/bin/sh\n"
@@ -156,11 +219,16 @@ def install_binaries(
         python = os.path.join(host_bin_dir, RUNTIME_DIR, "bin", "python3")
         lib_dir_host = os.path.join(host_bin_dir, RUNTIME_DIR, "lib") if lib_dir else ""
         written.append(RUNTIME_DIR)
+    libs_host = ""
+    if copy_device_libraries(os.path.join(bin_dir, LIB_DIR)):
+        libs_host = os.path.join(host_bin_dir, LIB_DIR)
+        written.append(LIB_DIR)
     python = python or sys.executable
     pyz_host = os.path.join(host_bin_dir, PYZ_NAME)
     for name, module in ENTRY_POINTS.items():
         write_executable(
-            os.path.join(bin_dir, name), launcher(python, pyz_host, module, lib_dir_host)
+            os.path.join(bin_dir, name),
+            launcher(python, pyz_host, module, lib_dir_host, libs_host),
         )
         written.append(name)
     return written

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pymultus.cni.errors import INVALID_CONFIG, CNIError
 from pymultus.daemon.cache import CachedKube, CacheStats, WatchCache
 from pymultus.daemon.hotplug import next_ifname, parse_body
-from pymultus.daemon.metrics import Histogram, Metrics
+from pymultus.daemon.metrics import BUCKETS, Metrics
 from pymultus.daemon.overlay import DaemonOptions, overlay_config, split_daemon_config
 from pymultus.daemon.wire import FramingError, decode_request, encode_request
 from pymultus.plan import Delegate
@@ -101,17 +101,26 @@ def test_split_daemon_config_names_the_bad_key(key: str, value: Any) -> None:
 # --------------------------------------------------------------- metrics
 
 
+def families(text: bytes) -> dict[str, Any]:
+    """name -> {labels tuple: value} of every sample, parsed by prometheus_client."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, Any] = {}
+    for family in text_string_to_metric_families(text.decode()):
+        for sample in family.samples:
+            key = tuple(sorted(sample.labels.items()))
+            out.setdefault(sample.name, {})[key] = sample.value
+    return out
+
+
 def test_histogram_buckets_are_cumulative() -> None:
-    hist = Histogram((0.01, 0.1))
-    for value in (0.005, 0.05, 0.5):
-        hist.observe(value)
-    lines = hist.lines("x", 'command="ADD"')
-    assert lines[:3] == [
-        'x_bucket{command="ADD",le="0.01"} 1',
-        'x_bucket{command="ADD",le="0.1"} 2',
-        'x_bucket{command="ADD",le="+Inf"} 3',
-    ]
-    assert lines[-1] == 'x_count{command="ADD"} 3'
+    metrics = Metrics()
+    for value in (0.0005, 0.02, 0.5, 20.0):
+        metrics.request_done("ADD", "success", value)
+    buckets = families(metrics.render())["pymultus_cni_request_duration_seconds_bucket"]
+    le = {dict(k)["le"]: v for k, v in buckets.items()}
+    assert (le["0.001"], le["0.025"], le["0.5"], le["10.0"], le["+Inf"]) == (1, 2, 3, 3, 4)
+    assert len(le) == len(BUCKETS) + 1
 
 
 def test_metrics_render_counts_by_command_and_result() -> None:
@@ -120,12 +129,43 @@ def test_metrics_render_counts_by_command_and_result() -> None:
     metrics.request_done("ADD", "success", 0.03)
     metrics.request_done("DEL", "error", 0.01)
     metrics.delegate_done("ADD", 0.004)
+    metrics.rejected, metrics.inflight, metrics.queued = 3, 2, 1
     text = metrics.render({"pymultus_ready": 1.0}, {("pod", "hit"): 2})
-    assert 'pymultus_cni_requests_total{command="ADD",result="success"} 2' in text
-    assert 'pymultus_cni_requests_total{command="DEL",result="error"} 1' in text
-    assert 'pymultus_delegate_duration_seconds_count{command="ADD"} 1' in text
-    assert 'pymultus_cache_lookups_total{kind="pod",outcome="hit"} 2' in text
-    assert "pymultus_ready 1\n" in text
+    got = families(text)
+    assert got["pymultus_cni_requests_total"] == {
+        (("command", "ADD"), ("result", "success")): 2,
+        (("command", "DEL"), ("result", "error")): 1,
+    }
+    assert got["pymultus_delegate_duration_seconds_count"] == {(("command", "ADD"),): 1}
+    assert got["pymultus_cache_lookups_total"] == {(("kind", "pod"), ("outcome", "hit")): 2}
+    assert got["pymultus_ready"] == {(): 1}
+    assert got["pymultus_requests_rejected_total"] == {(): 3}
+    assert (got["pymultus_inflight_requests"], got["pymultus_queued_requests"]) == (
+        {(): 2},
+        {(): 1},
+    )
+    # The process collector's standard series, and no *_created series.
+    assert got["process_resident_memory_bytes"][()] > 0
+    assert "python_info" in got
+    assert not [name for name in got if name.endswith("_created")]
+    assert b'pymultus_cni_requests_total{command="ADD",result="success"} 2' in text
+
+
+def test_label_values_are_escaped_by_the_library() -> None:
+    metrics = Metrics()
+    metrics.request_done('ADD"\n', "err\\or", 0.1)
+    text = metrics.render()
+    assert b'command="ADD\\"\\n",result="err\\\\or"' in text
+    assert families(text)["pymultus_cni_requests_total"] == {
+        (("command", 'ADD"\n'), ("result", "err\\or")): 1
+    }
+
+
+def test_each_daemon_counts_alone() -> None:
+    """A private registry: two daemons in one process do not share counts."""
+    first, second = Metrics(), Metrics()
+    first.request_done("ADD", "success", 0.01)
+    assert "pymultus_cni_requests_total" not in families(second.render())
 
 
 # ---------------------------------------------------------------- caches

@@ -180,6 +180,21 @@ def test_dockerfile_copies_the_package_and_starts_the_installer() -> None:
     assert importlib.util.find_spec(argv[2]) is not None
 
 
+def test_dockerfile_installs_the_daemons_libraries_with_pyprojects_floors() -> None:
+    """The image's pip install names the libraries the daemon and the pod-resources
+    client import, each with the [project] dependency's own version floor."""
+    import tomllib
+
+    with open(os.path.join(DEPLOY, "Dockerfile")) as f:
+        (line,) = [x for x in f.read().splitlines() if x.startswith("RUN pip install")]
+    wanted = {req.strip('"') for req in line.split()[3:] if not req.startswith("-")}
+    with open(os.path.join(os.path.dirname(DEPLOY), "pyproject.toml"), "rb") as f:
+        declared = set(tomllib.load(f)["project"]["dependencies"])
+    assert wanted <= declared, sorted(wanted - declared)
+    names = {req.split(">=")[0].lower() for req in wanted}
+    assert {"prometheus_client", "grpcio", "protobuf", "pyyaml"} <= names
+
+
 def test_top_level_kustomization_is_thin() -> None:
     docs = kustomize(".")
     kinds = sorted(d["kind"] for d in docs)

@@ -1,7 +1,8 @@
 """The simulated device plugin: allocation and its pod-resources answer.
 
-The answer is decoded by pymultus's own pod-resources client parser, so the
-two sides of the protocol are checked against each other.
+The answer (hand-encoded by the harness) is decoded with pymultus's messages
+generated from its own api.proto, so the two sides of the protocol, which
+share no code, are checked against each other.
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ from typing import Any
 import pytest
 
 from harness.backends.local.devices import DevicePlugin, requested
-from pymultus.podresources import pod_devices
+from pymultus.podresources.client import decode_response
+from pymultus.podresources.client import pod_devices as pod_devices_of
+
+
+def pod_devices(answer: bytes, namespace: str, name: str) -> dict[str, list[str]]:
+    return pod_devices_of(decode_response(answer), namespace, name)
 
 
 def pod(name: str, *counts: int, resource: str = "example.com/sriov") -> dict[str, Any]:

@@ -93,6 +93,7 @@ PINNED_311: dict[str, set[str]] = {
 RUNNER = """
 import sys
 sys.path.insert(0, {root!r})
+{libs}
 before = set(sys.modules)
 from {module} import main
 code = main()
@@ -123,9 +124,12 @@ def api() -> Iterator[APIServer]:
 
 
 def run_entry(
-    module: str, env: dict[str, str], stdin: bytes, out: Path
+    module: str, env: dict[str, str], stdin: bytes, out: Path, libs: str = ""
 ) -> tuple[int, str, set[str]]:
-    code = RUNNER.format(root=ROOT, module=module, out=str(out))
+    """Run ``module``'s main as the installed launcher does (``-IS``); ``libs`` is
+    appended to sys.path as the launcher appends pymultus-lib/."""
+    extra = f"sys.path.append({libs!r})" if libs else ""
+    code = RUNNER.format(root=ROOT, module=module, out=str(out), libs=extra)
     xopt = ["-X", "importtime"] if os.environ.get("PYMULTUS_SHOW_IMPORTS") else []
     proc = subprocess.run(
         [sys.executable, *xopt, "-IS", "-c", code],
@@ -299,6 +303,79 @@ def _command_imports(node: dict[str, object], command: str, env: dict[str, str])
     if command == "ADD":
         assert json.loads(output)["interfaces"]
     check_set(command, mods)
+
+
+def test_only_a_network_naming_a_device_resource_brings_grpc(
+    node: dict[str, object], api: APIServer
+) -> None:
+    """The lazy import of the pod-resources client: grpcio and protobuf arrive with a
+    resourceName NAD (the pinned ADD above, without one, has neither)."""
+    grpc = pytest.importorskip("grpc")
+    from concurrent import futures
+
+    from harness.backends.local.protobuf import encode_field as field
+
+    tmp = node["tmp"]
+    assert isinstance(tmp, Path)
+    devices = field(1, "example.com/sriov") + field(2, "0000:01:00.0")
+    answer = field(1, field(1, "dp") + field(2, "default") + field(3, field(2, devices)))
+    socket_path = str(tmp / "kubelet.sock")
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "v1.PodResourcesLister",
+                {"List": grpc.unary_unary_rpc_method_handler(lambda request, context: answer)},
+            ),
+        )
+    )
+    server.add_insecure_port(f"unix:{socket_path}")
+    nad_conf = {"cniVersion": "1.0.0", "name": "sriov", "type": "fakeplug"}
+    api.store.create(
+        "network-attachment-definitions.k8s.cni.cncf.io",
+        {
+            "apiVersion": "k8s.cni.cncf.io/v1",
+            "kind": "NetworkAttachmentDefinition",
+            "metadata": {
+                "name": "sriov",
+                "namespace": "default",
+                "annotations": {"k8s.v1.cni.cncf.io/resourceName": "example.com/sriov"},
+            },
+            "spec": {"config": json.dumps(nad_conf)},
+        },
+        "default",
+    )
+    pod = api.store.create(
+        "pods",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "dp",
+                "namespace": "default",
+                "annotations": {"k8s.v1.cni.cncf.io/networks": "sriov"},
+            },
+            "spec": {"containers": [{"name": "c", "image": "pause"}]},
+        },
+        "default",
+    )
+    conf = {**json.loads(node["conf"]), "podResourcesSocket": socket_path}  # type: ignore[arg-type]
+    env = {
+        **node["env"],  # type: ignore[dict-item]
+        "CNI_COMMAND": "ADD",
+        "CNI_ARGS": "K8S_POD_NAMESPACE=default;K8S_POD_NAME=dp;"
+        f"K8S_POD_UID={pod['metadata']['uid']}",
+    }
+    site = os.path.dirname(os.path.dirname(os.path.abspath(grpc.__file__)))
+    server.start()
+    try:
+        code, output, mods = run_entry(
+            "pymultus.thin", env, json.dumps(conf).encode(), tmp / "m", libs=site
+        )
+    finally:
+        server.stop(None).wait()
+    assert code == 0, output  # the ADD fails unless the kubelet named the pod's device
+    assert {"grpc", "google.protobuf", "pymultus.podresources.client"} <= mods, sorted(mods)
 
 
 def test_the_pins_name_what_the_tests_check() -> None:

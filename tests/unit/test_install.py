@@ -205,7 +205,7 @@ def test_main_removes_its_config_when_stopped(node: dict[str, str]) -> None:
 
 def test_installed_launchers_run_from_the_archive(node: dict[str, str]) -> None:
     written = install_binaries(node["bin"], node["bin"])
-    assert written == ["pymultus.pyz", "pymultus", "pymultus-shim"]
+    assert written == ["pymultus.pyz", "pymultus-lib", "pymultus", "pymultus-shim"]
     for name in ("pymultus", "pymultus-shim"):
         proc = subprocess.run(
             [os.path.join(node["bin"], name)],
@@ -243,3 +243,63 @@ def test_thick_mode_writes_the_daemon_config_with_the_master(
     assert plugin["type"] == "pymultus-shim"
     assert plugin["daemonSocketDir"] == "/run/p"
     assert "daemon config written" not in inst.sync()
+
+
+#: Run in place of the thin launcher's last two lines: its sys.path set-up, then
+#: the device lookup a thin ADD makes for a network naming a resource.
+DEVICE_PROBE = """
+import json
+from pymultus.podresources.client import list_pod_devices
+import grpc, pymultus
+print(json.dumps({
+    "devices": list_pod_devices("default", "p", sys.argv[1]),
+    "grpc": grpc.__file__,
+    "pymultus": pymultus.__file__,
+}))
+"""
+
+
+def test_the_thin_layout_reads_pod_resources_with_the_libraries_beside_the_archive(
+    node: dict[str, str], tmp_path: Any
+) -> None:
+    """grpcio cannot load from the zipapp: pymultus-lib/ beside it serves ``-IS`` thin calls."""
+    grpc = pytest.importorskip("grpc")
+    from concurrent import futures
+
+    from harness.backends.local.protobuf import encode_field as field
+
+    devices = field(1, "example.com/sriov") + field(2, "0000:01:00.0")
+    answer = field(1, field(1, "p") + field(2, "default") + field(3, field(2, devices)))
+    socket_path = str(tmp_path / "kubelet.sock")
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "v1.PodResourcesLister",
+                {"List": grpc.unary_unary_rpc_method_handler(lambda request, context: answer)},
+            ),
+        )
+    )
+    server.add_insecure_port(f"unix:{socket_path}")
+    server.start()
+    try:
+        install_binaries(node["bin"], node["bin"])
+        with open(os.path.join(node["bin"], "pymultus"), encoding="utf-8") as f:
+            text = f.read()
+        assert "pymultus-lib" in text
+        tail = "from pymultus.thin import main\nsys.exit(main())\n"
+        assert text.endswith(tail), text
+        probe = os.path.join(node["bin"], "probe")
+        with open(probe, "w", encoding="utf-8") as f:
+            f.write(text.removesuffix(tail) + DEVICE_PROBE)
+        os.chmod(probe, 0o755)
+        proc = subprocess.run(
+            [probe, socket_path], env={}, capture_output=True, timeout=60, check=False
+        )
+    finally:
+        server.stop(None).wait()
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["devices"] == {"example.com/sriov": ["0000:01:00.0"]}
+    assert out["grpc"].startswith(os.path.join(node["bin"], "pymultus-lib") + os.sep)
+    assert out["pymultus"].startswith(os.path.join(node["bin"], "pymultus.pyz") + os.sep)

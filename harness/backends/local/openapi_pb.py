@@ -11,41 +11,15 @@ defaults are ``Any`` values carried as YAML text (JSON is YAML).
 from __future__ import annotations
 
 import json
-import struct
 from typing import Any
 
+from harness.backends.local.protobuf import encode_double_field, encode_field, encode_varint_field
 
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _key(field: int, wire: int) -> bytes:
-    return _varint((field << 3) | wire)
-
-
-def _bytes(field: int, data: bytes) -> bytes:
-    return _key(field, 2) + _varint(len(data)) + data
-
-
-def _str(field: int, text: str) -> bytes:
-    return _bytes(field, text.encode())
-
-
-def _int(field: int, n: int) -> bytes:
-    return _key(field, 0) + _varint(n)
-
-
-def _double(field: int, x: float) -> bytes:
-    return _key(field, 1) + struct.pack("<d", x)
+# The wire primitives are the harness's one protobuf module's.
+_bytes = encode_field
+_str = encode_field
+_int = encode_varint_field
+_double = encode_double_field
 
 
 def _any(value: Any) -> bytes:

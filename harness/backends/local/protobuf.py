@@ -16,11 +16,18 @@ stored object (an update that changes metadata, e.g. the network-status
 annotation), and refuses to create an object from it. Field numbers follow
 k8s.io/apimachinery ``pkg/apis/meta/v1/generated.proto`` and k8s.io/api
 ``core/v1/generated.proto``.
+
+This is the repository's one protobuf wire module: the OpenAPI v2 document
+(:mod:`harness.backends.local.openapi_pb`) and the simulated kubelet's
+pod-resources answer (:mod:`harness.backends.local.devices`) are encoded with
+the ``encode_*`` functions here, so the harness judges pymultus's
+grpcio/protobuf client with bytes that share no code with it.
 """
 
 from __future__ import annotations
 
 import datetime
+import struct
 from typing import Any
 
 MAGIC = b"k8s\x00"
@@ -79,6 +86,35 @@ def fields(data: bytes) -> Fields:
         else:
             raise ProtobufError(f"field {number}: unsupported wire type {wire}")
     return out
+
+
+def encode_varint(value: int) -> bytes:
+    """A base-128 varint; negative int64 values as their 64-bit two's complement."""
+    value &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if not value:
+            out.append(byte)
+            return bytes(out)
+        out.append(byte | 0x80)
+
+
+def encode_field(number: int, payload: bytes | str) -> bytes:
+    """A length-delimited field (wire type 2): a string or an embedded message."""
+    data = payload.encode() if isinstance(payload, str) else payload
+    return encode_varint(number << 3 | 2) + encode_varint(len(data)) + data
+
+
+def encode_varint_field(number: int, value: int) -> bytes:
+    """A varint field (wire type 0): int32/int64/uint64/bool/enum."""
+    return encode_varint(number << 3) + encode_varint(value)
+
+
+def encode_double_field(number: int, value: float) -> bytes:
+    """A double field (wire type 1, little-endian IEEE 754)."""
+    return encode_varint(number << 3 | 1) + struct.pack("<d", value)
 
 
 def _text(value: Any) -> str:
