@@ -10,7 +10,8 @@ never fails the CNI call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+# collections.abc without importing collections (~1.3 ms per CNI call, issue 16)
+from _collections_abc import Mapping, Sequence
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
 if TYPE_CHECKING:

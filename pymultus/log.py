@@ -21,12 +21,13 @@ cannot hang ADD or DEL.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import sys
 import time
-from collections.abc import Mapping
+
+# collections.abc without importing collections (~1.3 ms per CNI call, issue 16)
+from _collections_abc import Mapping
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
 if TYPE_CHECKING:
@@ -56,8 +57,10 @@ class Logger:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         line = f"{stamp} [{level}] pymultus[{os.getpid()}]: {message}\n"
         if self.to_stderr:
-            with contextlib.suppress(OSError, ValueError):
+            try:  # noqa: SIM105 (no contextlib: ~2 ms per CNI call with collections)
                 sys.stderr.write(line)
+            except (OSError, ValueError):
+                pass
         if self.file:
             try:
                 if self._fd is None:
@@ -83,8 +86,10 @@ class Logger:
         """Close the log file; never raises (it runs in ``finally`` of every call)."""
         fd, self._fd = self._fd, None
         if fd is not None:
-            with contextlib.suppress(OSError):
+            try:  # noqa: SIM105 (no contextlib: ~2 ms per CNI call with collections)
                 os.close(fd)
+            except OSError:
+                pass
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -29,7 +29,8 @@ mount namespace), and only pods that request ``default-route`` pay it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+# collections.abc without importing collections (~1.3 ms per CNI call, issue 16)
+from _collections_abc import Callable, Sequence
 
 from pymultus.cni.errors import INVALID_CONFIG, IO_FAILURE, CNIError
 

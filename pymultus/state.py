@@ -12,7 +12,6 @@ directory: they hold network configs, which may carry secrets.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from pymultus.cni import jsonlite
@@ -87,8 +86,10 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 (no contextlib: ~2 ms per CNI call with collections)
             os.unlink(tmp)
+        except OSError:
+            pass
         raise
 
 

@@ -12,7 +12,8 @@ code runs real binaries, or fakes in unit tests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+# collections.abc without importing collections (~1.3 ms per CNI call, issue 16)
+from _collections_abc import Mapping, Sequence
 
 from pymultus.cni.errors import INCOMPATIBLE_VERSION, INVALID_CONFIG, CNIError
 from pymultus.cni.invoke import plugin_type_problem

@@ -10,9 +10,10 @@ three delegates deep still tells the user who failed and why.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Mapping, Sequence
+
+# collections.abc without importing collections (~1.3 ms per CNI call, issue 16)
+from _collections_abc import Mapping, Sequence
 
 from pymultus.cni import jsonlite
 from pymultus.cni.errors import (
@@ -262,8 +263,10 @@ class _Plugin:
         try:
             os.killpg(self.pid, _SIGKILL)
         except (ProcessLookupError, PermissionError):
-            with contextlib.suppress(ProcessLookupError):
+            try:  # noqa: SIM105 (no contextlib: ~2 ms per CNI call with collections)
                 os.kill(self.pid, _SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def _close(self, fd: int) -> None:
         del self.open[fd]

@@ -17,7 +17,6 @@ results name the container's addresses and sandbox paths.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from pymultus.cni import jsonlite
@@ -123,8 +122,10 @@ class ResultCache:
                 os.close(fd)
             os.replace(tmp, path)
         except OSError as e:
-            with contextlib.suppress(OSError):
+            try:  # noqa: SIM105 (no contextlib: ~2 ms per CNI call with collections)
                 os.unlink(tmp)
+            except OSError:
+                pass
             raise CNIError(
                 IO_FAILURE, f"result cache: cannot write {path}: {e.strerror or e}"
             ) from None

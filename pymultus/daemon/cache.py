@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from pymultus.cni.errors import CNIError
+from pymultus.daemon.eventwriter import EventWriter
 from pymultus.seams import KubeAPI
 
 
@@ -155,6 +156,9 @@ class CachedKube:
 
     ``pod_uid`` is the UID the runtime named in CNI_ARGS: a cached pod with
     another UID is an older pod of the same name, so it is fetched again.
+    ``events``: the daemon's :class:`pymultus.daemon.eventwriter.EventWriter`,
+    whose ``create_event`` queues the engine's events to be posted after
+    the answer; without it they pass through to the API client.
     """
 
     def __init__(
@@ -164,12 +168,15 @@ class CachedKube:
         nads: WatchCache | None,
         stats: CacheStats,
         pod_uid: str = "",
+        events: EventWriter | None = None,
     ) -> None:
         self.api = api
         self.pods = pods
         self.nads = nads
         self.stats = stats
         self.pod_uid = pod_uid
+        if events is not None:
+            self.create_event = events.create_event
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         if self.pods is not None and self.pods.synced.is_set():

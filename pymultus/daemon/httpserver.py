@@ -227,6 +227,9 @@ class UnixHTTPServer:
         self.limits = limits
         self.on_error = on_error
         self.workers = Workers(limits.workers)
+        # Optional on the app: told on the loop after each answer is sent and closed
+        # (the daemon then lets its event writer post what the call queued).
+        self.replied: Callable[[], None] | None = getattr(app, "replied", None)
         self.open = 0
         self.pending = 0  # POST handlers submitted and not finished
         self.receiving = 0  # bytes of admitted bodies held by connections
@@ -307,6 +310,11 @@ class UnixHTTPServer:
         finally:
             self.open -= 1
             await self._close(writer)
+            if self.replied is not None:
+                try:
+                    self.replied()
+                except Exception as exc:  # a bug there must not stop the loop
+                    self.on_error(f"http: after the reply: {type(exc).__name__}: {exc}")
 
     async def _close(self, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(Exception):

@@ -42,6 +42,7 @@ from pymultus.cni.request import CNIRequest, parse_config_bytes
 from pymultus.cni.seams import Executor
 from pymultus.cni.version import check_supported, version_result
 from pymultus.daemon.cache import CachedKube, CacheStats, WatchCache
+from pymultus.daemon.eventwriter import EventWriter
 from pymultus.daemon.httpserver import Limits, Reply, UnixHTTPServer
 from pymultus.daemon.metrics import CONTENT_TYPE, Metrics
 from pymultus.daemon.overlay import DaemonOptions, overlay_config
@@ -53,6 +54,9 @@ from pymultus.seams import KubeAPI
 from pymultus.state import DelegateCache
 
 FALLBACK_VERSION = "1.0.0"
+#: How long a DEL waits for the pod's earlier events to be posted (then it answers anyway,
+#: and they are still posted): short, as a DEL must not stall on an API that is down.
+EVENTS_BEFORE_DEL_WAIT = 1.0
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"
 PODS_PATH = "/api/v1/pods"
 
@@ -112,6 +116,9 @@ class Daemon:
         self.draining = False
         self.started = time.monotonic()
         self.server: UnixHTTPServer | None = None
+        # Events are posted after the answer, from one thread (issue 16).
+        create = getattr(kube, "create_event", None)
+        self.events = EventWriter(create, self.log.error) if create is not None else None
         # maxConcurrent calls run and maxQueue wait: one worker thread each.
         self.limits = Limits(workers=options.max_concurrent + options.max_queue)
 
@@ -131,6 +138,8 @@ class Daemon:
                 self.caches.append(self.pods)
             for cache in self.caches:
                 cache.start()
+        if self.events is not None:
+            self.events.start()
         prepare_socket_path(self.options.socket_path)
         self.server = UnixHTTPServer(
             self.options.socket_path, self, self.limits, on_error=self.log.error
@@ -156,6 +165,9 @@ class Daemon:
             self.server.stop()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.options.socket_path)
+        if self.events is not None:
+            # What the finished calls queued is posted before the daemon exits.
+            self.events.stop(max(deadline - time.monotonic(), 1.0))
         for cache in self.caches:
             cache.stop()
 
@@ -245,11 +257,31 @@ class Daemon:
             return run_command(engine, request, conf)
         finally:
             engine.log.close()
+            if request.command == "DEL":
+                self.events_posted_before_answer(request)
+
+    def events_posted_before_answer(self, request: CNIRequest) -> None:
+        """A DEL leaves no work behind: it answers once the pod's events are posted (bounded).
+
+        Waited for after the delegates' DEL, not before: an ADD's events are
+        posted while the DEL runs, so the wait is normally zero.
+        """
+        namespace = request.arg("K8S_POD_NAMESPACE") or ""
+        name = request.arg("K8S_POD_NAME") or ""
+        if self.events is None or not name:
+            return
+        if not self.events.wait_for(namespace, name, EVENTS_BEFORE_DEL_WAIT):
+            self.log.error(
+                f"DEL of {namespace}/{name}: its events are still not posted after "
+                f"{EVENTS_BEFORE_DEL_WAIT:.0f}s; answering anyway"
+            )
 
     def engine(self, cfg: MultusConfig, path: tuple[str, ...], pod_uid: str) -> Engine:
         kube: KubeAPI | None = None
         if self.kube is not None:
-            kube = CachedKube(self.kube, self.pods, self.nads, self.cache_stats, pod_uid)
+            kube = CachedKube(
+                self.kube, self.pods, self.nads, self.cache_stats, pod_uid, self.events
+            )
         return Engine(
             cfg=cfg,
             execute=TimedExecutor(
@@ -297,6 +329,11 @@ class Daemon:
         if path == "/metrics":
             return 200, self.metrics_text(), CONTENT_TYPE
         return 404, b"not found: /cni, /healthz, /readyz, /metrics\n", "text/plain"
+
+    def replied(self) -> None:
+        """A reply went out (called on the HTTP loop): the events queued so far may go."""
+        if self.events is not None:
+            self.events.release()
 
     def post_paths(self) -> tuple[str, ...]:
         return ("/cni", "/delegate")

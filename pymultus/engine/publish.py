@@ -9,7 +9,9 @@ annotation written after ADD (v1.3 section 5) and the Kubernetes events
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+
+# collections.abc without importing collections (~1.3 ms per CNI call, issue 16)
+from _collections_abc import Callable, Mapping
 
 from pymultus import events
 from pymultus.cni.errors import (

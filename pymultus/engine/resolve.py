@@ -11,7 +11,9 @@ it reports a missing NAD as an event, so it builds on :class:`Publishing`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+
+# collections.abc without importing collections (~1.3 ms per CNI call, issue 16)
+from _collections_abc import Mapping
 
 from pymultus import events
 from pymultus.cni.errors import (

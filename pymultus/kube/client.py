@@ -9,13 +9,12 @@ nothing imported at all until the first request.
 
 Behaviour, and why:
 
-- one keep-alive HTTP/1.1 connection per client (a CNI ADD makes several
-  calls in a row); a connection the server closed while idle is retried
-  once at once. The transport is a small HTTP/1.1 client over ``socket``
-  rather than ``http.client``: importing ``http.client`` costs 16-18 ms per
-  process here (it pulls in ``email``, ``ssl``, ``urllib``), ``socket`` 2 ms,
-  and every CNI ADD is a new process. The API server always answers with
-  Content-Length or chunked bodies, which is all this needs to read;
+- keep-alive HTTP/1.1 connections (a CNI ADD makes several calls in a
+  row), a connection per request in flight (:mod:`pymultus.kube.pool`);
+  a connection the server closed while idle is retried once at once. The
+  transport (:mod:`pymultus.kube.transport`) is a small HTTP/1.1 client over
+  the C ``_socket``/``_ssl`` modules rather than ``http.client`` (16-18 ms
+  to import, and every thin CNI call is a new process);
 - the bearer token is re-read from ``token_file`` at every request and once
   more after a 401, so rotated service-account tokens just work;
 - connection refused/reset, 429, 500, 502, 503 and 504 are retried with a
@@ -31,16 +30,19 @@ Behaviour, and why:
   Status message, the HTTP status and reason; a body that is not JSON ->
   CNIError(6 DECODE_FAILURE).
 
-A client is safe to share between threads: requests are serialised on its
-one connection (the thick daemon should give each worker its own client).
+A client is safe to share between threads without serialising them: each
+request takes a connection of its own from the pool and gives it back once
+its answer is read; no lock is held across network I/O, retries or sleeps
+(issue 16). The thick daemon's workers and watch caches share one client.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import time
-from collections.abc import Generator, Iterator, Mapping
+
+# collections.abc without importing collections (~1.3 ms per CNI call, issue 16)
+from _collections_abc import Generator, Mapping
 
 from pymultus.cni import jsonlite
 from pymultus.cni.errors import (
@@ -50,10 +52,11 @@ from pymultus.cni.errors import (
     TRY_AGAIN_LATER,
     CNIError,
 )
+from pymultus.kube.pool import ConnectionPool
+from pymultus.kube.transport import Connection, split_server, tls_context
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
 if TYPE_CHECKING:
-    import _socket
     import _ssl
     from typing import Any
 
@@ -100,263 +103,8 @@ def _quote(segment: str) -> str:
     return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in data)
 
 
-class ProtocolError(ConnectionError):
-    """The server's answer was not well-formed HTTP/1.1 (treated like a broken connection)."""
-
-
-class _Response:
-    """Status, headers and a body reader of one HTTP/1.1 response."""
-
-    def __init__(self, reader: Any, method: str) -> None:
-        self._reader = reader
-        while True:
-            line = reader.readline(65537)
-            if not line:
-                raise ConnectionResetError("the server closed the connection before answering")
-            parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
-            if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-                raise ProtocolError(f"bad HTTP status line {line[:80]!r}")
-            self.version = parts[0]
-            self.status = int(parts[1])
-            self.headers: dict[str, str] = {}
-            while True:
-                h = reader.readline(65537)
-                if not h:
-                    raise ConnectionResetError("the server closed the connection mid-headers")
-                if h in (b"\r\n", b"\n"):
-                    break
-                name, sep, value = h.decode("latin-1").partition(":")
-                if not sep:
-                    raise ProtocolError(f"bad HTTP header line {h[:80]!r}")
-                self.headers[name.strip().lower()] = value.strip()
-            if not 100 <= self.status < 200:
-                break  # 1xx informational answers precede the real one
-        self.chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
-        length = self.headers.get("content-length")
-        self.length = int(length) if length and length.isdigit() else None
-        no_body = method == "HEAD" or self.status in (204, 304)
-        if no_body:
-            self.chunked, self.length = False, 0
-        self.will_close = (
-            self.version == "HTTP/1.0"
-            or self.headers.get("connection", "").lower() == "close"
-            or (not self.chunked and self.length is None)
-        )
-        self._chunk_left = 0
-        self._done = no_body
-
-    def read(self) -> bytes:
-        """The whole body."""
-        if self._done:
-            return b""
-        if self.chunked:
-            out = b"".join(iter(self.read_chunk, b""))
-        elif self.length is not None:
-            out = self._reader.read(self.length)
-            if len(out) < self.length:
-                raise ConnectionResetError("the server closed the connection mid-body")
-        else:
-            out = self._reader.read()
-        self._done = True
-        return bytes(out)
-
-    def read_chunk(self) -> bytes:
-        """The next chunk of a chunked body; b"" at its end."""
-        if self._done:
-            return b""
-        line = self._reader.readline(65537)
-        if not line:
-            raise ConnectionResetError("the server closed the connection mid-chunk")
-        try:
-            size = int(line.split(b";")[0].strip(), 16)
-        except ValueError:
-            raise ProtocolError(f"bad chunk size line {line[:40]!r}") from None
-        if size == 0:
-            while self._reader.readline(65537) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            self._done = True
-            return b""
-        data = self._reader.read(size + 2)  # the chunk and its CRLF
-        if len(data) < size + 2:
-            raise ConnectionResetError("the server closed the connection mid-chunk")
-        return bytes(data[:size])
-
-    def lines(self) -> Iterator[bytes]:
-        """Newline-delimited records of a streamed body (a watch)."""
-        pending = b""
-        while True:
-            chunk = self.read_chunk() if self.chunked else self._reader.readline(1 << 20)
-            if not chunk:
-                if pending.strip():
-                    yield pending
-                return
-            pending += chunk
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
-                if line.strip():
-                    yield line
-
-
-def _open_plain(host: str, port: int, timeout: float | None) -> _socket.socket:
-    """``socket.create_connection`` on ``_socket``: each address in turn, the last error."""
-    import _socket
-
-    class _Socket(_socket.socket):
-        """``_ssl`` keeps a weak reference to its socket: the C type has no slot for one."""
-
-        __slots__ = ("__weakref__",)
-
-    error: OSError | None = None
-    # An ASCII host as bytes: a str goes through the idna codec, which imports re.
-    name: str | bytes = host.encode("ascii") if host.isascii() else host
-    for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM):
-        sock = _Socket(family, kind, proto)
-        try:
-            sock.settimeout(timeout)
-            sock.connect(address)
-            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
-        except OSError as exc:
-            sock.close()
-            error = exc
-            continue
-        return sock
-    raise error if error is not None else OSError(f"no address for {host!r}")
-
-
-class _SocketReader(io.RawIOBase):
-    """A readable raw stream over a ``_socket`` (what ``socket.makefile`` wraps)."""
-
-    def __init__(self, sock: _socket.socket) -> None:
-        self._sock = sock
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        received: int = self._sock.recv_into(buffer)
-        return received
-
-
-class _TLSStream(io.RawIOBase):
-    """A TLS client stream over a ``_socket`` with ``_ssl`` (what ``ssl.SSLSocket`` wraps).
-
-    The handshake happens here; the certificate and host name are checked by
-    OpenSSL as the context says (``check_hostname``, ``verify_mode``), exactly
-    as ``ssl.SSLContext.wrap_socket`` would have them checked.
-    """
-
-    def __init__(self, context: _ssl._SSLContext, sock: _socket.socket, host: str) -> None:
-        self._sock = sock
-        # _wrap_socket is what ssl.SSLContext.wrap_socket calls (not in typeshed).
-        self._tls = context._wrap_socket(sock, False, host, owner=None, session=None)  # type: ignore[attr-defined]
-        self._tls.do_handshake()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        import _ssl
-
-        try:
-            received: int = self._tls.read(len(buffer), buffer)
-        except _ssl.SSLEOFError:  # a close without close_notify: end of stream
-            return 0
-        return received
-
-    def sendall(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[self._tls.write(view) :]
-
-    def close(self) -> None:
-        super().close()
-        self._sock.close()
-
-
-class _Connection:
-    """One HTTP/1.1 client connection, opened lazily, kept alive between requests."""
-
-    def __init__(
-        self, host: str, port: int, timeout: float | None, ssl_context: _ssl._SSLContext | None
-    ) -> None:
-        self.host, self.port, self.timeout = host, port, timeout
-        self.ssl_context = ssl_context
-        self.sock: _TLSStream | _socket.socket | None = None
-        self.reader: Any = None
-
-    def connect(self) -> None:
-        # The C ``_socket`` (and ``_ssl``) modules, as ``socket`` and ``ssl`` use
-        # them: ``import socket`` brings ``enum`` and ``selectors``, ``import ssl``
-        # ~15 ms of enum building to every CNI call (issue 16).
-        raw = _open_plain(self.host, self.port, self.timeout)
-        if self.ssl_context is None:
-            self.sock = raw
-            self.reader = io.BufferedReader(_SocketReader(raw))
-            return
-        try:
-            tls = _TLSStream(self.ssl_context, raw, self.host)
-        except BaseException:
-            raw.close()
-            raise
-        self.sock = tls
-        self.reader = io.BufferedReader(tls)
-
-    def request(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes | None
-    ) -> _Response:
-        if self.sock is None:
-            self.connect()
-        assert self.sock is not None
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        head = [f"{method} {target} HTTP/1.1", f"Host: {host}:{self.port}"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        if body is not None or method in ("POST", "PUT", "PATCH"):
-            head.append(f"Content-Length: {len(body or b'')}")
-        # Head and body in one send: no Nagle/delayed-ACK stall.
-        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
-        return _Response(self.reader, method)
-
-    def close(self) -> None:
-        if self.reader is not None:
-            self.reader.close()
-        if self.sock is not None:
-            self.sock.close()
-        self.sock = None
-        self.reader = None
-
-
-def _split_server(server: str) -> tuple[str, str, int, str]:
-    """``https://host:port/prefix`` -> (scheme, host, port, prefix) without urllib."""
-    scheme, sep, rest = server.partition("://")
-    scheme = scheme.lower()
-    if not sep or scheme not in ("http", "https"):
-        raise CNIError(
-            INVALID_CONFIG,
-            f"Kubernetes API server {server!r} is not an http:// or https:// URL",
-            "check the 'server' of the kubeconfig's cluster",
-        )
-    hostport, _, prefix = rest.partition("/")
-    default = 443 if scheme == "https" else 80
-    if hostport.startswith("["):  # [IPv6]:port
-        host, _, after = hostport[1:].partition("]")
-        port_text = after[1:] if after.startswith(":") else ""
-    elif hostport.count(":") == 1:
-        host, _, port_text = hostport.partition(":")
-    else:
-        host, port_text = hostport, ""
-    try:
-        port = int(port_text) if port_text else default
-    except ValueError:
-        raise CNIError(
-            INVALID_CONFIG, f"Kubernetes API server {server!r} has a bad port {port_text!r}"
-        ) from None
-    if not host:
-        raise CNIError(INVALID_CONFIG, f"Kubernetes API server {server!r} has no host")
-    return scheme, host, port, ("/" + prefix.strip("/")) if prefix.strip("/") else ""
-
-
 class KubeClient:
-    """Kubernetes REST calls over one keep-alive connection (see the module doc)."""
+    """Kubernetes REST calls over pooled keep-alive connections (see the module doc)."""
 
     def __init__(
         self,
@@ -365,6 +113,7 @@ class KubeClient:
         timeout: float = 10.0,
         retry_for: float = 2.5,
         user_agent: str = "pymultus",
+        max_idle: int = 8,
     ) -> None:
         import _thread  # built in: no import cost, unlike threading
 
@@ -372,17 +121,18 @@ class KubeClient:
         self.timeout = timeout
         self.retry_for = retry_for
         self.user_agent = user_agent
-        self._scheme, self._host, self._port, self._prefix = _split_server(access.server)
-        self._conn: _Connection | None = None
-        self._used = False  # the connection has answered at least once
+        self._scheme, self._host, self._port, self._prefix = split_server(access.server)
         self._ssl: _ssl._SSLContext | None = None
-        self._lock = _thread.allocate_lock()
+        # Guards only the one-time TLS set-up (reading the CA and client
+        # certificate files), never a request.
+        self._ssl_lock = _thread.allocate_lock()
+        self.pool = ConnectionPool(lambda: self._new_connection(self.timeout), max_idle)
 
     # ---- lifecycle ----
 
     def close(self) -> None:
-        with self._lock:
-            self._drop()
+        """Close the idle connections (the client stays usable: it reconnects)."""
+        self.pool.close()
 
     def __enter__(self) -> KubeClient:
         return self
@@ -390,74 +140,18 @@ class KubeClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = None
-        self._used = False
-
     # ---- transport ----
 
     def _ssl_context(self) -> _ssl._SSLContext:
-        """What ``ssl.create_default_context`` makes, on ``_ssl`` (``ssl`` costs ~15 ms)."""
-        if self._ssl is not None:
-            return self._ssl
-        import _ssl
+        if self._ssl is None:
+            with self._ssl_lock:
+                if self._ssl is None:
+                    self._ssl = tls_context(self.access)
+        return self._ssl
 
-        a = self.access
-        try:
-            # PROTOCOL_TLS_CLIENT: certificate and host name required, as ssl's default.
-            ctx = _ssl._SSLContext(_ssl.PROTOCOL_TLS_CLIENT)
-            if a.insecure:
-                ctx.check_hostname = False
-                ctx.verify_mode = _ssl.CERT_NONE
-            elif a.ca_data:
-                # client-go: certificate-authority-data wins over the file.
-                ctx.load_verify_locations(None, None, a.ca_data.decode("ascii"))
-            elif a.ca_file:
-                ctx.load_verify_locations(a.ca_file)
-            else:
-                ctx.set_default_verify_paths()
-            if a.client_cert_file:
-                ctx.load_cert_chain(a.client_cert_file, a.client_key_file)
-            elif a.client_cert_data:
-                self._load_cert_data(ctx, a.client_cert_data, a.client_key_data or b"")
-        except (OSError, ValueError, _ssl.SSLError) as exc:
-            raise CNIError(
-                INVALID_CONFIG,
-                f"cannot set up TLS for {a.server}: {exc}",
-                "check the kubeconfig's certificate-authority and client certificate",
-            ) from exc
-        self._ssl = ctx
-        return ctx
-
-    @staticmethod
-    def _load_cert_data(ctx: _ssl._SSLContext, cert: bytes, key: bytes) -> None:
-        """ssl only loads client certificates from files: use a private temporary directory."""
-        import shutil
-        import tempfile
-
-        tmp = tempfile.mkdtemp(prefix="pymultus-tls-")
-        try:
-            cert_path = os.path.join(tmp, "client.crt")
-            key_path = os.path.join(tmp, "client.key")
-            for path, data in ((cert_path, cert), (key_path, key)):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-            ctx.load_cert_chain(cert_path, key_path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-    def _new_connection(self, timeout: float | None) -> _Connection:
+    def _new_connection(self, timeout: float | None) -> Connection:
         ctx = self._ssl_context() if self._scheme == "https" else None
-        return _Connection(self._host, self._port, timeout, ctx)
-
-    def _connection(self) -> _Connection:
-        if self._conn is None:
-            self._conn = self._new_connection(self.timeout)
-            self._used = False
-        return self._conn
+        return Connection(self._host, self._port, timeout, ctx)
 
     def _bearer(self) -> str | None:
         a = self.access
@@ -476,21 +170,33 @@ class KubeClient:
                     ) from exc
         return a.token
 
-    def _once(
-        self, method: str, path: str, payload: bytes | None, content_type: str
-    ) -> tuple[int, str | None, bytes]:
-        conn = self._connection()
+    def _headers(self, payload: bytes | None, content_type: str) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         token = self._bearer()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if payload is not None:
             headers["Content-Type"] = content_type
-        resp = conn.request(method, self._prefix + path, headers, payload)
-        data = resp.read()
-        self._used = True
+        return headers
+
+    def _once(
+        self,
+        conn: Connection,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        payload: bytes | None,
+    ) -> tuple[int, str | None, bytes]:
+        """One request on ``conn``; on any failure ``conn`` is closed (its state is unknown)."""
+        try:
+            resp = conn.request(method, self._prefix + path, headers, payload)
+            data = resp.read()
+        except BaseException:
+            conn.close()
+            raise
+        conn.used = True
         if resp.will_close:
-            self._drop()
+            conn.close()
         return resp.status, resp.headers.get("retry-after"), data
 
     def _is_tls_fault(self, exc: BaseException) -> bool:
@@ -514,11 +220,15 @@ class KubeClient:
         backoff = 0.05
         reread_401 = False
         while True:
-            reused = self._used
+            # A connection of this request's own: taken from the pool for one
+            # attempt and given back before any back-off sleep.
+            headers = self._headers(payload, content_type)  # the token re-read each time
+            conn = self.pool.take()
+            reused = conn.used
             try:
-                status, retry_after, data = self._once(method, path, payload, content_type)
+                status, retry_after, data = self._once(conn, method, path, headers, payload)
             except (OSError, ValueError) as exc:
-                self._drop()
+                # _once closed the connection: dropped, never given back.
                 if self._is_tls_fault(exc):
                     raise CNIError(
                         INVALID_CONFIG,
@@ -539,6 +249,7 @@ class KubeClient:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 0.5)
                 continue
+            self.pool.give(conn)
             if status == 401 and not reread_401:
                 reread_401 = True  # the token file may have just been rotated: read it again
                 continue
@@ -639,8 +350,7 @@ class KubeClient:
             payload = body if isinstance(body, bytes) else jsonlite.dumps(body).encode()
         budget = self.retry_for if retry_for is None else retry_for
         what = f"{method} {self._prefix}{path}"
-        with self._lock:
-            status, data = self._exchange(method, path, payload, content_type, budget)
+        status, data = self._exchange(method, path, payload, content_type, budget)
         if 200 <= status < 300:
             return self._decode(data, what)
         if status == 404 and allow_404:
@@ -741,7 +451,8 @@ class KubeClient:
     ) -> Generator[tuple[str, dict[str, Any]], None, None]:
         """Stream ``(type, object)`` watch events of a collection ``path``.
 
-        Uses its own connection (the shared one stays free for requests). An
+        Uses a connection of its own, outside the pool (it stays open for the
+        stream's life, with the stream's read timeout). An
         ``ERROR`` event (e.g. 410 Expired: re-list and watch again) is yielded
         like any other; the stream ends when the server closes it.
         """
@@ -757,10 +468,7 @@ class KubeClient:
         read_timeout = None if timeout_seconds is None else timeout_seconds + self.timeout
         conn = self._new_connection(read_timeout)
         try:
-            headers = {"Accept": "application/json", "User-Agent": self.user_agent}
-            token = self._bearer()
-            if token:
-                headers["Authorization"] = f"Bearer {token}"
+            headers = self._headers(None, "")
             try:
                 resp = conn.request("GET", target, headers, None)
             except (OSError, ValueError) as exc:

@@ -28,7 +28,8 @@ Compatibility choices, and why:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+# collections.abc without importing collections (~1.3 ms per CNI call, issue 16)
+from _collections_abc import Mapping
 
 from pymultus.cni.errors import INVALID_CONFIG, CNIError
 from pymultus.cni.record import Record, init_fields

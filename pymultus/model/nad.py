@@ -13,7 +13,9 @@ directory or file the caller names.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+
+# collections.abc without importing collections (~1.3 ms per CNI call, issue 16)
+from _collections_abc import Mapping
 
 from pymultus.cni import jsonlite
 from pymultus.cni.errors import INVALID_CONFIG, IO_FAILURE, CNIError

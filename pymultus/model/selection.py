@@ -27,7 +27,8 @@ to ``multusNamespace`` (not the pod's), and accepts exactly one network.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+# collections.abc without importing collections (~1.3 ms per CNI call, issue 16)
+from _collections_abc import Mapping, Sequence
 
 from pymultus.cni import jsonlite
 from pymultus.cni.errors import INVALID_CONFIG, CNIError

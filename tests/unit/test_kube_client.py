@@ -21,8 +21,9 @@ from pymultus.cni.errors import (
     TRY_AGAIN_LATER,
     CNIError,
 )
-from pymultus.kube.client import KubeAPIError, KubeClient, _quote, _split_server
+from pymultus.kube.client import KubeAPIError, KubeClient, _quote
 from pymultus.kube.kubeconfig import ClusterAccess
+from pymultus.kube.transport import split_server as _split_server
 
 NAD_CONFIG = '{"cniVersion": "1.0.0", "type": "macvlan"}'
 
@@ -82,12 +83,13 @@ def test_get_pod_and_nads(server: APIServer, client: KubeClient) -> None:
 
 def test_one_keep_alive_connection(server: APIServer, client: KubeClient) -> None:
     client.get_pod("default", "a")
-    conn = client._conn
-    assert conn is not None and conn.sock is not None
+    (conn,) = client.pool.idle()
+    assert conn.sock is not None
     sock = conn.sock
     for _ in range(3):
         client.get_pod("default", "a")
-    assert client._conn is conn and conn.sock is sock
+    assert client.pool.idle() == [conn] and conn.sock is sock
+    assert client.pool.opened == 1
     assert server.count("get", "pods") == 4
 
 

@@ -140,3 +140,18 @@ def test_least_pods_prefers_the_emptiest_node() -> None:
 def test_least_pods_needs_nodes() -> None:
     with pytest.raises(ValueError, match="at least one node"):
         LeastPods([])
+
+
+def test_del_errors_containerd_takes_as_done() -> None:
+    from harness.backends.local.podnetwork import del_error_ignored
+    from harness.cniruntime.errors import CNIError
+
+    # go-cni's Remove: "not found" anywhere in the error, case-sensitive ...
+    assert del_error_ignored(CNIError(999, "DelegateDel: Link not found"), "/var/run/netns/x")
+    assert del_error_ignored(CNIError(7, "failed", "network not found"), "/var/run/netns/x")
+    assert not del_error_ignored(CNIError(7, "Not Found"), "/var/run/netns/x")
+    # ... not a missing plugin binary ("failed to find plugin")
+    assert not del_error_ignored(CNIError(7, 'failed to find plugin "x" in path'), "")
+    # "no such file or directory" only with an empty netns path
+    assert del_error_ignored(CNIError(11, "open /x: no such file or directory"), "")
+    assert not del_error_ignored(CNIError(11, "open /x: no such file or directory"), "/n")

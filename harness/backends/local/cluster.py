@@ -43,6 +43,7 @@ from harness.backends.local.leakcheck import LeakCheck
 from harness.backends.local.machinery import Machinery
 from harness.backends.local.nodesetup import node_object
 from harness.backends.local.pki import make_cluster_pki
+from harness.backends.local.podio import NodeStreams
 from harness.backends.local.scheduler import Scheduler
 from harness.backends.local.sim_streams import SimNodeStreams
 from harness.backends.local.topology import (
@@ -231,8 +232,9 @@ class LocalCluster(Machinery, LeakCheck):
             )
         return Kubelet(node, self.topology, api, self._notify, workers=self.kubelet_workers)
 
-    def _node_streams(self, node: str, kubelet: Kubelet) -> SimNodeStreams:
-        """kubectl exec/logs on this node: the kubelet's sandboxes and the store's events."""
+    def _node_streams(self, node: str, kubelet: Kubelet) -> NodeStreams:
+        """kubectl exec/logs on this node: through CRI on a containerd node; else the
+        kubelet's sandboxes and the store's events (sim_streams.py)."""
         store = self.api_server.store
 
         def sandbox_netns(uid: str) -> str | None:
@@ -245,6 +247,12 @@ class LocalCluster(Machinery, LeakCheck):
             pod = store.get("pods", name, namespace)
             return pod is not None and pod["metadata"].get("uid") == uid
 
+        if self.runtime == "containerd":
+            from harness.backends.local.containerd.kubelet import CRIKubelet
+            from harness.backends.local.containerd.streams import CRINodeStreams
+
+            assert isinstance(kubelet, CRIKubelet)
+            return CRINodeStreams(kubelet, pod_exists)
         return SimNodeStreams(
             node, sandbox_netns, lambda ns: store.list_objects("events", ns), pod_exists
         )

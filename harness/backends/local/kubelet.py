@@ -13,6 +13,13 @@ sandbox after an exponential back-off (1 s, 2 s, 4 s ... capped), as kubelet
 retries ``RunPodSandbox``; a pod deleted meanwhile is simply released. A
 failed DEL is reported (``FailedKillPod``) and retried a few times.
 
+A failed sandbox whose cleanup DEL failed too is *kept*, netns and all, as
+containerd keeps it: the kubelet stops it (DEL again) before it makes the
+pod a new sandbox, and makes none while that fails (SyncPod kills a pod's
+old sandboxes first and stops there on an error); at deletion it tries a
+few times more. What still fails is left on the node, where the harness's
+leak check finds it, as it finds what containerd leaves.
+
 What the runtime does for a sandbox's network (namespace, ADD, the two DELs
 of StopPodSandbox and RemovePodSandbox) is behind :class:`~harness.backends.
 local.podnetwork.PodNetwork`; the default is the harness's own runtime
@@ -29,7 +36,6 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from harness.backends.local.devices import DevicePlugin
@@ -43,8 +49,11 @@ from harness.backends.local.podnetwork import (
     PodNetwork,
     SandboxCreationError,
     SimulatedPodNetwork,
+    plugin_type,
     runtime_config,
 )
+from harness.backends.local.podstatus import container_statuses
+from harness.backends.local.sandbox import BACKOFF_CAP, DEL_ATTEMPTS, Sandbox, backoff_delay
 from harness.backends.local.topology import NETNS_DIR, Node, Topology
 from harness.cniruntime.config import NetworkConfigList
 from harness.cniruntime.errors import RUNTIME_FAILURE, CNIError
@@ -52,41 +61,18 @@ from harness.cniruntime.invoke import ProcessExecutor
 from harness.cniruntime.request import CNIRequest
 from harness.kubeapi import APIError, KubeHTTP, pod_path
 
-__all__ = ["NODE_BIN_DIR", "NODE_CONF_DIR", "POD_IFNAME", "runtime_config"]
-BACKOFF_INITIAL = 1.0  # seconds before the first retry of a failed sandbox
-BACKOFF_CAP = 30.0  # kubelet caps its back-off too (at 5 min; we keep tests short)
-DEL_ATTEMPTS = 3
-
-
-def backoff_delay(
-    failures: int, initial: float = BACKOFF_INITIAL, cap: float = BACKOFF_CAP
-) -> float:
-    """Seconds to wait after the ``failures``-th consecutive failure (1, 2, 4 ... cap)."""
-    if failures < 1:
-        return 0.0
-    return float(min(cap, initial * (2 ** min(failures - 1, 30))))
-
-
-@dataclass
-class Sandbox:
-    """One pod sandbox as the runtime knows it."""
-
-    pod_key: str  # namespace/name
-    uid: str
-    container_id: str
-    netns: str  # name under /run/netns
-    network: str = ""  # the CNI network name that was called
-    ready: bool = False
-    error: CNIError | None = None
-    attempt: int = 1  # 1 for the first sandbox of a pod, +1 for every retry
-    previous_error: CNIError | None = None  # why the attempt before this one failed
-    teardown_error: CNIError | None = None  # DEL at pod deletion failed
-    cleanup_error: CNIError | None = None  # DEL after a failed ADD failed
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def netns_path(self) -> str:
-        return f"/var/run/netns/{self.netns}"
+__all__ = [
+    "BACKOFF_CAP",
+    "DEL_ATTEMPTS",
+    "NODE_BIN_DIR",
+    "NODE_CONF_DIR",
+    "POD_IFNAME",
+    "Sandbox",
+    "backoff_delay",
+    "container_statuses",
+    "plugin_type",
+    "runtime_config",
+]
 
 
 class Kubelet:
@@ -111,6 +97,8 @@ class Kubelet:
         self.thread: threading.Thread | None = None
         self.inflight: set[str] = set()
         self.retries: dict[str, threading.Timer] = {}  # pod uid -> pending retry
+        # pod uid -> failed sandboxes whose cleanup DEL failed (kept with their netns).
+        self.stale: dict[str, list[Sandbox]] = {}
         # The harness as this node's CNI runtime (the cni step calls through it
         # too); ``network`` is how sandboxes get their network: by default that
         # runtime, a CRI-backed PodNetwork when a real runtime runs the node.
@@ -270,6 +258,10 @@ class Kubelet:
         uid = str(meta["uid"])
         with self.lock:
             previous = self.sandboxes.get(uid)
+        if previous is not None and not self._kill_stale(pod, attempts=1):
+            # No new sandbox while an old one cannot be stopped (kubelet SyncPod).
+            self._schedule_retry(pod, previous.attempt + 1)
+            return
         sandbox = Sandbox(
             pod_key=f"{meta['namespace']}/{meta['name']}",
             uid=uid,
@@ -297,6 +289,8 @@ class Kubelet:
                 f"failed (add): {exc}",
             )
             if sandbox.cleanup_error is not None:
+                with self.lock:
+                    self.stale.setdefault(uid, []).append(sandbox)
                 self._event(
                     pod,
                     "Warning",
@@ -333,6 +327,9 @@ class Kubelet:
                 self._cni_del(sandbox, pod, self.network.remove)
             sandbox.timings["del"] = time.monotonic() - started
             sandbox.ready = False
+        if not self._kill_stale(pod, attempts=DEL_ATTEMPTS):
+            with self.lock:  # given up (bounded): left on the node for the leak check
+                self.stale.pop(uid, None)
         if self.devices is not None:
             self.devices.release(str(meta["namespace"]), str(meta["name"]))
         self.api.delete(pod_path(meta["namespace"], meta["name"]), grace_seconds=0)
@@ -341,6 +338,24 @@ class Kubelet:
                 del self.sandboxes[uid]
             if sandbox is not None:
                 self.removed[sandbox.pod_key] = (sandbox, pod)
+
+    def _kill_stale(self, pod: dict[str, Any], attempts: int) -> bool:
+        """Stop (DEL with the netns, which then goes) and remove the pod's kept
+        sandboxes; True once none is left. Every failure is a FailedKillPod event."""
+        uid = str(pod["metadata"]["uid"])
+        with self.lock:
+            stale = list(self.stale.get(uid, []))
+        for old in stale:
+            if not self._cni_del(old, pod, self.network.stop, attempts):
+                return False
+            self._cni_del(old, pod, self.network.remove, attempts)
+            with self.lock:
+                kept = self.stale.get(uid, [])
+                if old in kept:
+                    kept.remove(old)
+                if not kept:
+                    self.stale.pop(uid, None)
+        return True
 
     def _cni_del(
         self,
@@ -454,37 +469,3 @@ class Kubelet:
     def container_ids(self, uid: str) -> dict[str, str]:
         """Containers the runtime runs for the pod (the simulated runtime runs none)."""
         return {}
-
-
-def container_statuses(pod: dict[str, Any], running_since: str | None) -> list[dict[str, Any]]:
-    """Container statuses as kubelet reports them (kubectl's READY column reads them).
-
-    There are no containers: once the sandbox is up they are reported running
-    and ready; before, waiting in ``ContainerCreating`` (what a pod whose
-    sandbox keeps failing shows on a real node).
-    """
-    out: list[dict[str, Any]] = []
-    for container in (pod.get("spec") or {}).get("containers") or []:
-        state: dict[str, Any] = (
-            {"running": {"startedAt": running_since}}
-            if running_since
-            else {"waiting": {"reason": "ContainerCreating"}}
-        )
-        out.append(
-            {
-                "name": str(container.get("name", "")),
-                "image": str(container.get("image", "")),
-                "imageID": "",
-                "ready": running_since is not None,
-                "started": running_since is not None,
-                "restartCount": 0,
-                "state": state,
-            }
-        )
-    return out
-
-
-def plugin_type(ncl: NetworkConfigList | None) -> str:
-    if ncl is None or not ncl.plugins:
-        return "unknown"
-    return str(ncl.plugins[0].get("type", "unknown"))

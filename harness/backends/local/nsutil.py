@@ -110,3 +110,34 @@ def socket_in_netns(path: str | None, host: str, port: int, *, backlog: int = 12
     if failed:
         raise failed[0]
     return made[0]
+
+
+def connect_in_netns(
+    path: str | None, host: str, port: int, *, timeout: float = 5.0
+) -> socket.socket:
+    """A TCP connection to ``host:port`` made inside the namespace file ``path``.
+
+    As for listeners, a throwaway thread enters the namespace and connects; the
+    socket stays in that namespace (a pod's loopback, a node's streaming
+    server). The socket is returned blocking (no timeout)."""
+    if path is None:
+        sock = socket.create_connection((host, port), timeout=timeout)
+        sock.settimeout(None)
+        return sock
+    made: list[socket.socket] = []
+    failed: list[OSError] = []
+
+    def work() -> None:
+        try:
+            with enter_netns(path):
+                made.append(socket.create_connection((host, port), timeout=timeout))
+        except OSError as exc:
+            failed.append(exc)
+
+    helper = threading.Thread(target=work, name=f"netns-connect:{path}", daemon=True)
+    helper.start()
+    helper.join()
+    if failed:
+        raise failed[0]
+    made[0].settimeout(None)
+    return made[0]

@@ -9,8 +9,10 @@ knows nothing of how a node runs pods.
 
 Two implementations: :class:`harness.backends.local.sim_streams.SimNodeStreams`
 for simulated nodes (the pod is a network namespace; commands run on the host
-inside it, as ``harness exec`` does), and a CRI one for nodes that run
-containerd, which speaks the same protocol with real containers.
+inside it, as ``harness exec`` does), and
+:class:`harness.backends.local.containerd.streams.CRINodeStreams` for nodes
+that run containerd (CRI Exec/Attach/PortForward on its streaming server,
+the container's CRI log file).
 """
 
 from __future__ import annotations
@@ -39,18 +41,34 @@ class PodProcess(Protocol):
     """A process started for exec or attach: byte streams, resize, exit status.
 
     With a TTY, ``stderr`` is None (the terminal carries both outputs, as in
-    Kubernetes) and ``resize`` changes the terminal's size.
+    Kubernetes) and ``resize`` changes the terminal's size. ``failure`` is,
+    after ``wait``, the runtime's own Status when the command did not simply
+    exit (a CRI runtime could not start it ...): passed on to the client as
+    written; None means the exit code says everything.
     """
 
     stdin: IO[bytes] | None
     stdout: IO[bytes] | None
     stderr: IO[bytes] | None
+    failure: dict[str, Any] | None
 
     def resize(self, width: int, height: int) -> None: ...
 
     def wait(self) -> int: ...
 
     def kill(self) -> None: ...
+
+
+class Upstream(Protocol):
+    """A connection to a runtime's own streaming server, protocol already negotiated."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+    def write(self, data: bytes, /) -> Any: ...
+
+    def flush(self) -> Any: ...
+
+    def close(self) -> None: ...
 
 
 class NodeStreams(Protocol):
@@ -73,3 +91,8 @@ class NodeStreams(Protocol):
     ) -> Iterator[LogLine]: ...
 
     def connect(self, pod: dict[str, Any], port: int) -> socket.socket: ...
+
+    def forward(self, pod: dict[str, Any]) -> Upstream | None:
+        """The runtime's port-forward server for this pod (SPDY ``portforward.k8s.io``
+        negotiated), to which the client's session is relayed byte for byte; None
+        when the API server serves the session itself, ``connect`` per stream."""

@@ -8,12 +8,15 @@ shaped like the CRI's:
 - ``run(sandbox, pod)``: RunPodSandbox's network part. Create the network
   namespace, ADD the node's first network config, return the result exactly
   as printed. On a failed ADD the implementation tears down what it started
-  (one DEL with the netns, the netns removed) as containerd does, records
-  that DEL's failure in ``sandbox.cleanup_error`` and raises the ADD's
-  :class:`CNIError`; a failure of the runtime itself raises
-  :class:`SandboxCreationError`.
+  (one DEL with the netns) as containerd does and raises the ADD's
+  :class:`CNIError`. When that DEL succeeds the netns is removed; when it
+  fails, its error is ``sandbox.cleanup_error`` and the netns *stays*: the
+  sandbox is kept for the kubelet to stop later, as containerd keeps it
+  (RunPodSandbox removes the netns only when every cleanup succeeded and
+  otherwise stores the sandbox as SANDBOX_UNKNOWN). A failure of the runtime
+  itself raises :class:`SandboxCreationError`.
 - ``stop(sandbox, pod)``: StopPodSandbox. DEL with the netns (raises the
-  CNIError; the kubelet retries), then remove the netns.
+  CNIError and keeps the netns; the kubelet retries), then remove the netns.
 - ``remove(sandbox, pod)``: RemovePodSandbox. DEL again with ``CNI_NETNS=""``
   and forget the cached result.
 
@@ -184,6 +187,15 @@ class NodeRuntime:
         self.cache.remove(network, sandbox.container_id, POD_IFNAME)
 
 
+def del_error_ignored(error: CNIError, netns: str) -> bool:
+    """Whether containerd takes this failed DEL as done: its CNI library (go-cni,
+    ``Remove``) skips a network whose DEL error says "not found" (a plugin telling
+    it was already deleted), or "no such file or directory" when the netns path
+    is empty (CNI SPEC v0.7.0 best-effort cleanup). Case-sensitive, as there."""
+    text = f"{error.msg}; {error.details}" if error.details else error.msg
+    return "not found" in text or (netns == "" and "no such file or directory" in text)
+
+
 class SimulatedPodNetwork:
     """:class:`PodNetwork` by the harness's own runtime, on the simulated node."""
 
@@ -210,27 +222,41 @@ class SimulatedPodNetwork:
         try:
             return self.runtime.add(sandbox, pod)
         except CNIError:
-            # containerd tears a sandbox whose ADD failed down at once: one DEL.
+            # containerd tears a sandbox whose ADD failed down at once: one DEL;
+            # the netns goes only if it succeeded (else the sandbox is kept).
             try:
-                self.runtime.delete(sandbox, pod)
-                sandbox.cleanup_error = None
+                self._delete(sandbox, pod)
             except CNIError as cleanup:
                 sandbox.cleanup_error = cleanup
-            self.runtime.cache.remove(sandbox.network, sandbox.container_id, POD_IFNAME)
-            self.topology.remove_netns(sandbox.netns)
-            raise
+            else:
+                sandbox.cleanup_error = None
+                self.topology.remove_netns(sandbox.netns)
+            raise  # the ADD's error
+
+    def _delete(self, sandbox: Any, pod: dict[str, Any], netns: str | None = None) -> None:
+        """DEL as containerd makes it: the errors its CNI library skips are success."""
+        try:
+            self.runtime.delete(sandbox, pod, netns=netns)
+        except CNIError as exc:
+            if not del_error_ignored(exc, sandbox.netns_path if netns is None else netns):
+                raise
 
     def stop(self, sandbox: Any, pod: dict[str, Any]) -> None:
-        """DEL, then the netns goes, even when DEL failed: the kubelet gives up
-        after a few attempts (containerd would keep it for its retries forever)."""
-        try:
-            self.runtime.delete(sandbox, pod)
-        finally:
-            with contextlib.suppress(Exception):
-                self.topology.remove_netns(sandbox.netns)
+        """DEL, then the netns goes; a failed DEL raises and leaves the netns for
+        the next attempt (containerd's StopPodSandbox: teardown, then the netns)."""
+        self._delete(sandbox, pod)
+        with contextlib.suppress(Exception):
+            self.topology.remove_netns(sandbox.netns)
 
     def remove(self, sandbox: Any, pod: dict[str, Any]) -> None:
         try:
-            self.runtime.delete(sandbox, pod, netns="")
+            self._delete(sandbox, pod, netns="")
         finally:
             self.runtime.cache.remove(sandbox.network, sandbox.container_id, POD_IFNAME)
+
+
+def plugin_type(ncl: NetworkConfigList | None) -> str:
+    """The type of a config list's first plugin, as the runtime's error names it."""
+    if ncl is None or not ncl.plugins:
+        return "unknown"
+    return str(ncl.plugins[0].get("type", "unknown"))

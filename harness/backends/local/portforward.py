@@ -9,6 +9,12 @@ stream when the connection cannot be made; closing either side of the TCP
 connection half-closes the stream. The SPDY session runs either directly
 on the upgraded HTTP connection or inside a WebSocket
 (``SPDY/3.1+portforward.k8s.io``, kubectl's default since 1.31).
+
+When the node's runtime has a port-forward server of its own (CRI
+``PortForward``, containerd nodes), the session is not served here: the
+client's SPDY bytes are relayed to the runtime's server unchanged
+(:func:`relay`), as a kubelet proxies them; out of the WebSocket tunnel, as
+the API server's tunnel does since 1.31.
 """
 
 from __future__ import annotations
@@ -139,3 +145,28 @@ def serve_session(stream: Any, connect: Callable[[int], socket.socket], describe
         session.run()
     finally:
         forwarder.close()
+
+
+def relay(client: Any, upstream: Any) -> None:
+    """Copy bytes both ways between the client's session and the runtime's until
+    either side ends; the upstream connection is closed on the way out."""
+
+    def inbound() -> None:
+        try:
+            while data := client.read(65536):
+                upstream.write(data)
+                upstream.flush()
+        except (OSError, ValueError):
+            pass
+        finally:
+            upstream.close()
+
+    threading.Thread(target=inbound, name="portforward-relay", daemon=True).start()
+    try:
+        while data := upstream.read(65536):
+            client.write(data)
+            client.flush()
+    except (OSError, ValueError):
+        pass
+    finally:
+        upstream.close()

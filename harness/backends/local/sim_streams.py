@@ -31,12 +31,11 @@ import socket
 import struct
 import subprocess
 import termios
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from harness.backends.local.nsutil import enter_netns
+from harness.backends.local.nsutil import connect_in_netns
 from harness.backends.local.podio import LogLine, PodProcess, StreamUnavailable
 
 NETNS_DIR = "/var/run/netns"
@@ -50,6 +49,8 @@ _FOLLOW_POLL = 0.2
 
 class _PipeProcess:
     """A command with pipes (no TTY): the streams as Kubernetes keeps them apart."""
+
+    failure: dict[str, Any] | None = None  # the exit code says everything
 
     def __init__(self, argv: list[str], stdin: bool) -> None:
         self._proc = subprocess.Popen(
@@ -95,6 +96,8 @@ class _PtyReader:
 
 class _PtyProcess:
     """A command on a pseudo-terminal: ``kubectl exec -it``; stdout carries stderr too."""
+
+    failure: dict[str, Any] | None = None
 
     def __init__(self, argv: list[str]) -> None:
         master, slave = pty.openpty()
@@ -229,23 +232,13 @@ class SimNodeStreams:
                 return
             time.sleep(_FOLLOW_POLL)
 
+    def forward(self, pod: dict[str, Any]) -> None:
+        """No runtime server: the API server serves port-forward, ``connect`` per stream."""
+        return None
+
     def connect(self, pod: dict[str, Any], port: int) -> socket.socket:
         """A TCP connection to ``port`` on the pod's loopback, made inside its netns."""
-        path = self._netns(pod)
-        made: list[socket.socket] = []
-        failed: list[OSError] = []
-
-        def work() -> None:
-            try:
-                with enter_netns(path):
-                    made.append(socket.create_connection(("127.0.0.1", port), timeout=5))
-            except OSError as exc:
-                failed.append(exc)
-
-        helper = threading.Thread(target=work, name=f"netns-connect:{path}", daemon=True)
-        helper.start()
-        helper.join()
-        if failed:
-            raise StreamUnavailable(f"cannot connect to port {port} in the pod: {failed[0]}")
-        made[0].settimeout(None)
-        return made[0]
+        try:
+            return connect_in_netns(self._netns(pod), "127.0.0.1", port, timeout=5)
+        except OSError as exc:
+            raise StreamUnavailable(f"cannot connect to port {port} in the pod: {exc}") from exc

@@ -8,6 +8,10 @@ sections 2.2 control and data frames, 2.6 frame types, 2.6.10 header blocks
 compressed with zlib and the spec's dictionary) and a small session that
 answers SYN_STREAM with SYN_REPLY, PING with PING, grants window updates,
 and hands each new stream to a callback. It knows nothing of ports.
+
+The same session is the client end too (:mod:`harness.backends.local.spdyclient`,
+a containerd node's streaming server): :meth:`Session.open` sends SYN_STREAM
+with the next odd stream id (section 2.3.2: client-initiated ids are odd).
 """
 
 from __future__ import annotations
@@ -175,6 +179,31 @@ class Session:
         self._deflate = zlib.compressobj(zdict=DICTIONARY)
         self.streams: dict[int, Stream] = {}
         self.closed = False
+        self._next_id = 1  # streams we open (client side): odd ids, increasing
+
+    def open(self, headers: dict[str, str]) -> Stream:
+        """Open a stream to the peer (SYN_STREAM, section 2.6.1) with ``headers``.
+
+        Compression and sending happen under one lock: the peer's inflater
+        must see header blocks in the order our deflater made them."""
+        with self._lock:
+            stream_id = self._next_id
+            self._next_id += 2
+            stream = Stream(self, stream_id, headers)
+            self.streams[stream_id] = stream
+            block = self._deflate.compress(encode_headers(headers)) + self._deflate.flush(
+                zlib.Z_SYNC_FLUSH
+            )
+            frame = control_frame(SYN_STREAM, 0, struct.pack(">IIH", stream_id, 0, 0) + block)
+            if self.closed:
+                raise EOFError("the SPDY connection is closed")
+            try:
+                self._io.write(frame)
+                self._io.flush()
+            except (OSError, ValueError) as exc:
+                self.closed = True
+                raise EOFError(f"the SPDY connection broke: {exc}") from exc
+        return stream
 
     def send(self, frame: bytes) -> None:
         with self._lock:
@@ -241,7 +270,7 @@ class Session:
                 gone.deliver(b"")
         elif kind == GOAWAY:
             raise EOFError("the client sent GOAWAY")
-        elif kind == HEADERS:
+        elif kind in (HEADERS, SYN_REPLY):
             self._headers(payload[4:])  # keep the inflater in step; nothing to act on
         # SETTINGS and WINDOW_UPDATE: we do not limit what we send.
 

@@ -87,7 +87,7 @@ def serve(
         code = proc.wait()
         for pump in pumps:
             pump.join(timeout=5)
-        error.write(json.dumps(status(code)).encode(), fin=True)
+        error.write(json.dumps(proc.failure or status(code)).encode(), fin=True)
         for stream in streams.by_type.values():
             stream.close()
     finally:

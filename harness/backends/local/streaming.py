@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from harness.backends.local import podlogs, portforward, spdyexec, websocket
 from harness.backends.local.apierrors import APIError
-from harness.backends.local.podio import NodeStreams, PodProcess, StreamUnavailable
+from harness.backends.local.podio import NodeStreams, PodProcess, StreamUnavailable, Upstream
 from harness.backends.local.resources import PODS
 from harness.backends.local.routes import Call, Done, Routes
 
@@ -222,11 +222,26 @@ def serve_port_forward(call: Call, pod: dict[str, Any], node: NodeStreams) -> No
         raise APIError.bad_request(
             f"unable to forward ports to pod {meta.get('name')}: it is not running (phase {phase})"
         )
+    describe = f"pod {meta.get('namespace')}/{meta.get('name')}"
+    upgrade = (call.headers.get("Upgrade") or "").lower()
+    if not (websocket.is_upgrade(call.headers) or upgrade.startswith("spdy/3.1")):
+        raise APIError.bad_request("Upgrade request required")
     try:
         node.check(pod, "", "portforward")
+        upstream = node.forward(pod)  # the runtime's own server, if it has one
     except StreamUnavailable as exc:
         raise APIError.bad_request(str(exc)) from exc
-    describe = f"pod {meta.get('namespace')}/{meta.get('name')}"
+    try:
+        _serve_port_forward(call, node, pod, describe, upstream)
+    finally:
+        if upstream is not None:
+            upstream.close()
+
+
+def _serve_port_forward(
+    call: Call, node: NodeStreams, pod: dict[str, Any], describe: str, upstream: Upstream | None
+) -> None:
+    """Answer the upgrade; relay to ``upstream`` or serve the session here."""
 
     def connect(port: int) -> socket.socket:
         return node.connect(pod, port)
@@ -242,7 +257,11 @@ def serve_port_forward(call: Call, pod: dict[str, Any], node: NodeStreams) -> No
         call.write_head(101, websocket.handshake_headers(key, portforward.TUNNEL_PROTOCOL))
         call.wfile.flush()
         conn = websocket.Connection(call.rfile, call.wfile)
-        portforward.serve_session(portforward.WebSocketBytes(conn), connect, describe)
+        tunnel = portforward.WebSocketBytes(conn)
+        if upstream is not None:
+            portforward.relay(tunnel, upstream)
+        else:
+            portforward.serve_session(tunnel, connect, describe)
         conn.close()
     elif upgrade.startswith("spdy/3.1"):
         offered = call.headers.get_all("X-Stream-Protocol-Version") or []
@@ -258,9 +277,10 @@ def serve_port_forward(call: Call, pod: dict[str, Any], node: NodeStreams) -> No
             },
         )
         call.wfile.flush()
-        portforward.serve_session(_Raw(call), connect, describe)
-    else:
-        raise APIError.bad_request("Upgrade request required")
+        if upstream is not None:
+            portforward.relay(_Raw(call), upstream)
+        else:
+            portforward.serve_session(_Raw(call), connect, describe)
     _cut(call)
 
 
@@ -321,7 +341,7 @@ def run_channels(
     for t in pumps:
         t.join(timeout=5)
     with contextlib.suppress(OSError):
-        conn.send(bytes([ERROR]) + json.dumps(exit_status(code)).encode())
+        conn.send(bytes([ERROR]) + json.dumps(proc.failure or exit_status(code)).encode())
     conn.close()
     reader.join(timeout=_FINISH_GRACE)
 

@@ -110,3 +110,28 @@ class CRIClient:
             container_id=container_id, cmd=cmd, timeout=max(1, int(timeout))
         )
         return self.call("ExecSync", request, timeout=timeout + 10)
+
+    # ------------------------------------------------------- streaming
+    # Each answers a one-time URL on the runtime's streaming server; the
+    # connection to it is the caller's (containerd/streams.py).
+    def exec(
+        self, container_id: str, cmd: list[str], *, tty: bool, stdin: bool, stdout: bool,
+        stderr: bool,
+    ) -> str:  # fmt: skip
+        request = self.pb.ExecRequest(
+            container_id=container_id, cmd=cmd, tty=tty, stdin=stdin, stdout=stdout,
+            stderr=stderr,
+        )  # fmt: skip
+        return str(self.call("Exec", request, timeout=30).url)
+
+    def attach(
+        self, container_id: str, *, tty: bool, stdin: bool, stdout: bool, stderr: bool
+    ) -> str:
+        request = self.pb.AttachRequest(
+            container_id=container_id, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr
+        )
+        return str(self.call("Attach", request, timeout=30).url)
+
+    def port_forward(self, sandbox_id: str, ports: list[int]) -> str:
+        request = self.pb.PortForwardRequest(pod_sandbox_id=sandbox_id, port=ports)
+        return str(self.call("PortForward", request, timeout=30).url)

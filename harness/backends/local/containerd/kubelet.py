@@ -136,6 +136,10 @@ class CRIKubelet(Kubelet):
             },
             annotations={"harness.io/requested-image": str(container.get("image", ""))},
             log_path=f"{name}/0.log",
+            # kubectl attach -i / -t need the container made with them (as the kubelet does).
+            stdin=bool(container.get("stdin")),
+            stdin_once=bool(container.get("stdinOnce")),
+            tty=bool(container.get("tty")),
         )
 
     # ------------------------------------------------------------ setup
@@ -144,6 +148,10 @@ class CRIKubelet(Kubelet):
         uid = str(meta["uid"])
         with self.lock:
             previous = self.sandboxes.get(uid)
+        if previous is not None and self._reap_sandboxes(pod, keep="") is not None:
+            # No new sandbox while an old one cannot be stopped (kubelet SyncPod).
+            self._schedule_retry(pod, previous.attempt + 1)
+            return
         attempt = previous.attempt + 1 if previous is not None else 1
         sandbox = Sandbox(
             pod_key=f"{meta['namespace']}/{meta['name']}",
@@ -157,8 +165,6 @@ class CRIKubelet(Kubelet):
             self.sandboxes[uid] = sandbox
         started = time.monotonic()
         config = self.sandbox_config(pod, attempt)
-        if attempt > 1:
-            self._reap_sandboxes(pod, keep="")
         try:
             if self.devices is not None:
                 self.devices.allocate(pod)
@@ -249,7 +255,9 @@ class CRIKubelet(Kubelet):
                 self._event(pod, "Warning", "FailedKillPod", f"error removing pod sandbox: {exc}")
             sandbox.timings["del"] = time.monotonic() - started
             sandbox.ready = False
-        self._reap_sandboxes(pod, keep="")
+        left = self._reap_sandboxes(pod, keep="")
+        if left is not None and sandbox is not None and sandbox.teardown_error is None:
+            sandbox.teardown_error = self._plugin_error("DEL", uid, left)  # kept: a leak
         # The pod's cgroup is the kubelet's (it made the parent): removed by it too.
         remove_cgroup(self.pod_cgroup(uid))
         tap.forget(self.containerd.paths.tap, uid)
@@ -262,19 +270,22 @@ class CRIKubelet(Kubelet):
             if sandbox is not None:
                 self.removed[sandbox.pod_key] = (sandbox, pod)
 
-    def _reap_sandboxes(self, pod: dict[str, Any], keep: str) -> None:
-        """Stop and remove the pod's other sandboxes the runtime still lists.
+    def _reap_sandboxes(self, pod: dict[str, Any], keep: str) -> CRIError | None:
+        """Stop and remove the pod's other sandboxes the runtime still lists;
+        None when none is left, else the (last) failure.
 
         containerd 1.6 keeps a failed sandbox (NOTREADY, its netns too) when
         the DEL of its teardown failed; the kubelet kills a pod's old
-        sandboxes before it creates a new one and its garbage collector
-        removes them. Errors are events; the next attempt tries again."""
+        sandboxes before it creates a new one (and makes none while that
+        fails) and its garbage collector removes them. Errors are events; the
+        next attempt tries again."""
         uid = str(pod["metadata"]["uid"])
         try:
             stale = self.cri.list_pod_sandboxes({"io.kubernetes.pod.uid": uid})
         except CRIError as exc:
             self._fail(f"ListPodSandbox for {uid}: {exc}")
-            return
+            return exc
+        failure: CRIError | None = None
         for item in stale:
             if item.id == keep:
                 continue
@@ -282,12 +293,14 @@ class CRIKubelet(Kubelet):
                 self.cri.stop_pod_sandbox(item.id)
                 self.cri.remove_pod_sandbox(item.id)
             except CRIError as exc:
+                failure = exc
                 self._event(
                     pod,
                     "Warning",
                     "FailedKillPod",
                     f"error killing old sandbox {item.id[:12]}: {exc}",
                 )
+        return failure
 
     def _stop_sandbox(self, sandbox: Sandbox, pod: dict[str, Any]) -> None:
         """StopPodSandbox (CNI DEL), retried with an event per failure (kubelet's way).
