@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends.local.apiclient import ClusterClient
 from harness.backends.local.cluster import LocalCluster
 from harness.backends.local.containerd.check import unavailable_reason
 from harness.backends.local.containerd.daemon import cgroup_dirs, processes_marked
 from harness.backends.local.owner import READY_PREFIX
 from harness.backends.local.runs import list_runs, select_run, take_down
-from harness.kubeapi import KubeHTTP
 from tests.integration.clusters import netns_of
 
 pytestmark = [
@@ -109,7 +109,7 @@ def test_kill_9_of_the_owner_then_down_removes_containerd_shims_and_cgroups(
         info = json.loads(line[len(READY_PREFIX) :])
         cluster_id = str(info["id"])
         run_dir = os.path.join(run_root, cluster_id)
-        api = KubeHTTP(str(info["server"]), str(info["token"]))
+        api = ClusterClient.from_kubeconfig(str(info["kubeconfig"]), pool=1)
         api.request("POST", "/api/v1/namespaces/default/pods", pod("victim"))
         deadline = time.monotonic() + 30
         shim_mark = f"/run/containerd/{cluster_id}-node-1.sock"

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends.local.apiclient import ClusterClient
 from harness.backends.local.cluster import LocalCluster
 from harness.backends.local.owner import READY_PREFIX
 from harness.backends.local.runs import list_runs, select_run, take_down
 from harness.backends.local.topology import NETNS_DIR
-from harness.kubeapi import KubeHTTP
 from tests.integration.clusters import netns_of
 
 pytestmark = [
@@ -63,7 +63,7 @@ def test_kill_9_of_the_owner_then_down_removes_everything(
         assert line.startswith(READY_PREFIX), line
         info = json.loads(line[len(READY_PREFIX) :])
         cluster_id = str(info["id"])
-        api = KubeHTTP(str(info["server"]), str(info["token"]))
+        api = ClusterClient.from_kubeconfig(str(info["kubeconfig"]), pool=1)
         api.request("POST", "/api/v1/namespaces/default/pods", pod("victim"))
         deadline = time.monotonic() + 15
         while len(netns_of(cluster_id)) < 4:  # fabric, 2 nodes, the pod

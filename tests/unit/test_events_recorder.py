@@ -11,16 +11,17 @@ POD = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p", "namespace":
 
 
 class FakeAPI:
-    """Records requests; POST answers with a generated name."""
+    """Records the recorder's calls as (method, path, body); a create answers a name."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, Any]] = []
 
-    def request(
-        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
-    ) -> dict[str, Any]:
-        self.calls.append((method, path, body))
-        return {"metadata": {"name": f"p.{len(self.calls)}"}}
+    def create_event(self, namespace: str, event: dict[str, Any]) -> str:
+        self.calls.append(("POST", f"/api/v1/namespaces/{namespace}/events", event))
+        return f"p.{len(self.calls)}"
+
+    def patch_event(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self.calls.append(("PATCH", f"/api/v1/namespaces/{namespace}/events/{name}", patch))
 
 
 def recorder(api: FakeAPI, clock: list[float]) -> EventRecorder:
@@ -75,13 +76,13 @@ def test_killing_names_each_container() -> None:
 
 
 def test_counted_events_through_the_real_api_server() -> None:
+    from harness.backends.local.apiclient import ClusterClient
     from harness.backends.local.apiserver import APIServer
-    from harness.kubeapi import KubeHTTP
 
     server = APIServer()
     server.listen("127.0.0.1", 0)
     try:
-        api = KubeHTTP(server.url())
+        api = ClusterClient.for_server(server.url())
         api.request("POST", "/api/v1/namespaces", {"metadata": {"name": "ns"}})
         rec = EventRecorder(api, "kubelet", "node-1")
         for _ in range(4):
@@ -89,5 +90,7 @@ def test_counted_events_through_the_real_api_server() -> None:
         events = api.request("GET", "/api/v1/namespaces/ns/events")["items"]
         assert [(e["reason"], e["count"]) for e in events] == [("FailedKillPod", 4)]
         assert events[0]["series"]["count"] == 4
+        assert events[0]["lastTimestamp"].endswith("Z")  # as client-go writes it
+        api.close()
     finally:
         server.stop()

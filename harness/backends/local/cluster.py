@@ -17,8 +17,10 @@ each node's loopback (the same port, so one URL serves both) for everything
 on the node: client-go never sends a bearer token over plain http, so a
 node sees the API as on kind; node kubeconfigs carry the CA, and the thick
 daemon's in-cluster view (``KUBERNETES_SERVICE_HOST``/``PORT``, the
-service-account token and ``ca.crt``) points there too. Plain http on the
-root loopback only, for the harness's own client: no node can reach it (a
+service-account token and ``ca.crt``) points there too; so does the
+harness's own client (:mod:`harness.backends.local.apiclient`, from the
+kubeconfig kubectl gets). Plain http on the root loopback only (``server``
+in cluster.json, no longer used by the harness): no node can reach it (a
 node's loopback is its own). A scheduler binds unbound pods
 (``pods/binding``), like kube-scheduler.
 
@@ -36,6 +38,7 @@ import sys
 import threading
 from typing import Any
 
+from harness.backends.local.apiclient import ClusterClient, pool_size
 from harness.backends.local.apiserver import APIServer, server_tls_context
 from harness.backends.local.devices import DEVICE_INFO_DIR, POD_RESOURCES_SOCKET, DevicePlugin
 from harness.backends.local.kubelet import Kubelet
@@ -55,7 +58,6 @@ from harness.backends.local.topology import (
     destroy_run_dir,
     stale_run_dirs,
 )
-from harness.kubeapi import KubeHTTP
 from harness.profiles import Profile, choose, resolve_binaries
 
 DEFAULT_CNI_BIN_DIR = "/usr/lib/cni"
@@ -173,15 +175,19 @@ class LocalCluster(Machinery, LeakCheck):
             self.secure_server = f"https://{secure_host}:{secure_port}"
             self.node_server = self.secure_server  # the same address inside every node
             self.api_server.start()
-            self.api = KubeHTTP(self.server, self.token)
             self.write_kubeconfig(self.kubeconfig, secure=True)
+            self.api = ClusterClient.from_kubeconfig(
+                self.kubeconfig,
+                pool_size(len(self.topology.nodes), self.kubelet_workers),
+                temp_dir=self.topology.run_dir,
+            )
             for node in self.topology.nodes:
                 self.install_node(node)
                 obj = node_object(node)
                 if node.name in self.runtimes:  # kubectl get nodes -o wide: CONTAINER-RUNTIME
                     info = obj["status"]["nodeInfo"]
                     info["containerRuntimeVersion"] = self.runtimes[node.name].runtime_version()
-                self.api.request("POST", "/api/v1/nodes", obj)
+                self.api.create_node(obj)
             self.ensure_namespace("default")
             self.scheduler = Scheduler(self.api, self.node_names(), self.errors.append)
             self.scheduler.start()
@@ -283,6 +289,8 @@ class LocalCluster(Machinery, LeakCheck):
                 runtime.stop()
             except Exception as exc:  # state.json's cleanup still kills what is left
                 self.errors.append(f"containerd on {runtime.node.name}: {exc}")
+        if self.api is not None:
+            self.api.close()  # the pool's connections, before the server goes
         self.api_server.stop()
         self.topology.destroy()
 

@@ -19,7 +19,7 @@ import subprocess
 import threading
 from typing import TYPE_CHECKING, Any
 
-from harness.kubeapi import KubeHTTP
+from harness.backends.local.apiclient import ClusterClient
 from harness.profiles import SERVICE_ACCOUNT_DIR, Binaries, Profile
 
 if TYPE_CHECKING:
@@ -50,11 +50,11 @@ class ClusterBase:
     topology: Topology
     token: str
     api_server: APIServer
-    api: KubeHTTP | None
+    api: ClusterClient | None
     kubelets: dict[str, Kubelet]
     changed: threading.Condition  # notified whenever a kubelet's sandboxes change
     scheduler: Scheduler | None
-    server: str  # http, root loopback: the harness's own client
+    server: str  # http, root loopback (cluster.json's "server")
     secure_server: str  # https, root loopback: kubectl
     node_server: str  # https, each node's loopback: plugins and daemons
     ca_file: str
@@ -63,7 +63,7 @@ class ClusterBase:
     _sandboxes_written: str
     _installers: dict[str, subprocess.Popen[bytes]]  # running pymultus-install by node
 
-    def client(self) -> KubeHTTP:
+    def client(self) -> ClusterClient:
         if self.api is None:
             raise RuntimeError("cluster not started")
         return self.api

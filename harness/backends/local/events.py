@@ -24,9 +24,11 @@ SPAM_REFILL = 300.0  # seconds per token
 
 
 class _API(Protocol):
-    def request(
-        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
-    ) -> dict[str, Any]: ...
+    """What the recorder needs of a client (apiclient.ClusterClient has it)."""
+
+    def create_event(self, namespace: str, event: dict[str, Any]) -> str: ...
+
+    def patch_event(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
 
 
 def rfc3339(t: float) -> str:
@@ -135,7 +137,6 @@ class EventRecorder:
                 self.state.seen[key] = _Seen("", 1, now, now)
             else:
                 count, name, first = prior.count, prior.name, prior.first
-        base = f"/api/v1/namespaces/{ns}/events"
         try:
             if prior is None:
                 body = {
@@ -153,9 +154,9 @@ class EventRecorder:
                     "reportingComponent": self.component,
                     "reportingInstance": self.host,
                 }
-                made = self.api.request("POST", base, body)
+                made = self.api.create_event(ns, body)
                 with self.lock:
-                    self.state.seen[key].name = str(made["metadata"]["name"])
+                    self.state.seen[key].name = made
                 return
             if not name:
                 return  # the first write has not answered yet: counted on the next
@@ -169,7 +170,7 @@ class EventRecorder:
                     "lastObservedTime": rfc3339(now).replace("Z", ".000000Z"),
                 },
             }
-            self.api.request("PATCH", f"{base}/{name}", patch, "application/merge-patch+json")
+            self.api.patch_event(ns, name, patch)
         except Exception as exc:
             self.on_error(f"event: {exc}")
 

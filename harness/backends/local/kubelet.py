@@ -38,6 +38,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from harness.backends.local.apiclient import APIError, ClusterClient, pod_path
 from harness.backends.local.devices import DevicePlugin
 from harness.backends.local.events import EventRecorder
 from harness.backends.local.nodelease import NodeHeartbeat
@@ -59,7 +60,6 @@ from harness.cniruntime.config import NetworkConfigList
 from harness.cniruntime.errors import RUNTIME_FAILURE, CNIError
 from harness.cniruntime.invoke import ProcessExecutor
 from harness.cniruntime.request import CNIRequest
-from harness.kubeapi import APIError, KubeHTTP, pod_path
 
 __all__ = [
     "BACKOFF_CAP",
@@ -80,7 +80,7 @@ class Kubelet:
         self,
         node: Node,
         topology: Topology,
-        api: KubeHTTP,
+        api: ClusterClient,
         on_change: Callable[[], None],
         workers: int = 4,
         network: PodNetwork | None = None,
@@ -152,7 +152,7 @@ class Kubelet:
                     if event.get("type") in ("ADDED", "MODIFIED"):
                         self._dispatch(obj)
             except APIError as exc:
-                if exc.code == 410:
+                if exc.status == 410:
                     rv = ""
                     continue
                 self._fail(f"watch: {exc}")

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from harness.backends.local.apiclient import APIError
 from harness.backends.local.nodestatus import heartbeat_patch, rfc3339
 
 LEASE_NAMESPACE = "kube-node-lease"
@@ -21,9 +22,15 @@ LEASE_SECONDS = 40
 
 
 class _API(Protocol):
-    def request(
-        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
-    ) -> dict[str, Any]: ...
+    """What a heartbeat needs of a client (apiclient.ClusterClient has it)."""
+
+    def renew_lease(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
+
+    def create_lease(self, namespace: str, lease: dict[str, Any]) -> None: ...
+
+    def read_node(self, name: str) -> dict[str, Any]: ...
+
+    def patch_node_status(self, name: str, patch: dict[str, Any]) -> None: ...
 
 
 def lease_object(node: str, node_uid: str, now: float) -> dict[str, Any]:
@@ -68,10 +75,6 @@ class NodeHeartbeat:
         self.renewals = 0
         self.thread: threading.Thread | None = None
 
-    @property
-    def lease_path(self) -> str:
-        return f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases/{self.node}"
-
     def start(self) -> NodeHeartbeat:
         self.thread = threading.Thread(
             target=self._loop, name=f"heartbeat-{self.node}", daemon=True
@@ -84,23 +87,17 @@ class NodeHeartbeat:
         now = self.clock()
         renew = {"spec": {"renewTime": rfc3339(now).replace("Z", ".000000Z")}}
         try:
-            self.api.request("PATCH", self.lease_path, renew, "application/merge-patch+json")
-        except Exception as exc:
-            if getattr(exc, "code", None) != 404:
+            self.api.renew_lease(LEASE_NAMESPACE, self.node, renew)
+        except APIError as exc:
+            if exc.status != 404:
                 raise
-            node = self.api.request("GET", f"/api/v1/nodes/{self.node}")
+            node = self.api.read_node(self.node)
             uid = str((node.get("metadata") or {}).get("uid", ""))
-            collection = self.lease_path.rsplit("/", 1)[0]
-            self.api.request("POST", collection, lease_object(self.node, uid, now))
+            self.api.create_lease(LEASE_NAMESPACE, lease_object(self.node, uid, now))
         self.renewals += 1
         if with_status:
-            node = self.api.request("GET", f"/api/v1/nodes/{self.node}")
-            self.api.request(
-                "PATCH",
-                f"/api/v1/nodes/{self.node}/status",
-                heartbeat_patch(node, now),
-                "application/strategic-merge-patch+json",
-            )
+            node = self.api.read_node(self.node)
+            self.api.patch_node_status(self.node, heartbeat_patch(node, now))
 
     def _loop(self) -> None:
         last_status = self.clock()

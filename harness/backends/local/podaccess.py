@@ -17,11 +17,11 @@ import time
 from typing import Any
 
 from harness.backends.local import sh
+from harness.backends.local.apiclient import pod_path
 from harness.backends.local.clusterbase import ClusterBase
 from harness.backends.local.kubelet import Sandbox
 from harness.backends.local.topology import NETNS_DIR
 from harness.cluster import PodOutcome, SandboxError
-from harness.kubeapi import pod_path
 from harness.netstate import PodNetwork, parse_addresses, parse_routes, ping_argv
 
 NAD_API = "/apis/k8s.cni.cncf.io/v1"
@@ -71,11 +71,7 @@ class PodAccess(ClusterBase):
 
     def ensure_namespace(self, namespace: str) -> None:
         if self.client().get(f"/api/v1/namespaces/{namespace}") is None:
-            self.client().request(
-                "POST",
-                "/api/v1/namespaces",
-                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
-            )
+            self.client().create_namespace(namespace)
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.client().get(pod_path(namespace, name))

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from harness.kubeapi import APIError, KubeHTTP, pod_path
+from harness.backends.local.apiclient import APIError, ClusterClient
 
 UNBOUND_PODS = "/api/v1/pods?fieldSelector=spec.nodeName%3D"
 
@@ -64,7 +64,7 @@ class Scheduler:
     """Watches unbound pods and binds each to the next node."""
 
     def __init__(
-        self, api: KubeHTTP, nodes: list[str], on_error: Callable[[str], None] | None = None
+        self, api: ClusterClient, nodes: list[str], on_error: Callable[[str], None] | None = None
     ) -> None:
         self.api = api
         self.policy = LeastPods(nodes)
@@ -100,16 +100,10 @@ class Scheduler:
                 return self.bound[uid]
             listing = self.api.request("GET", "/api/v1/pods")
             node = self.policy.pick(pods_per_node(listing.get("items", [])))
-            binding = {
-                "apiVersion": "v1",
-                "kind": "Binding",
-                "metadata": {"name": name, "namespace": namespace},
-                "target": {"apiVersion": "v1", "kind": "Node", "name": node},
-            }
             try:
-                self.api.request("POST", pod_path(namespace, name) + "/binding", binding)
+                self.api.bind_pod(namespace, name, node)
             except APIError as exc:
-                if exc.code in (404, 409):  # deleted, or bound by someone else meanwhile
+                if exc.status in (404, 409):  # deleted, or bound by someone else meanwhile
                     return None
                 raise
             if uid:
@@ -141,7 +135,7 @@ class Scheduler:
             "count": 1,
         }
         try:
-            self.api.request("POST", f"/api/v1/namespaces/{namespace}/events", event)
+            self.api.create_event(namespace, event)
         except Exception as exc:
             self.on_error(f"scheduler event: {exc}")
 
@@ -165,8 +159,8 @@ class Scheduler:
                     if event.get("type") == "ADDED":
                         self.schedule(obj)
             except APIError as exc:
-                rv = "" if exc.code == 410 else rv
-                if exc.code != 410:
+                rv = "" if exc.status == 410 else rv
+                if exc.status != 410:
                     self.on_error(f"scheduler: {exc}")
                     self.stopping.wait(0.2)
             except Exception as exc:  # the API went away: retry like kube-scheduler

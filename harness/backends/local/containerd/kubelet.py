@@ -33,12 +33,12 @@ import os
 import time
 from typing import Any
 
+from harness.backends.local.apiclient import pod_path
 from harness.backends.local.containerd import tap
 from harness.backends.local.containerd.cri import CRIClient, CRIError
 from harness.backends.local.containerd.daemon import NETNS_IN_NODE, ContainerdNode, remove_cgroup
 from harness.backends.local.kubelet import DEL_ATTEMPTS, Kubelet, Sandbox, backoff_delay
 from harness.cniruntime.errors import CNIError
-from harness.kubeapi import pod_path
 
 CLUSTER_DNS = "10.96.0.10"  # kind's kube-dns service address
 CLUSTER_DOMAIN = "cluster.local"
