@@ -260,7 +260,8 @@ def main() -> int:
     out["daemonRssStartKiB"] = rss_kib(params["daemonPid"])
     latency(params, baseline, out)
     peak_rss(params, out)
-    burst(params, baseline, out)
+    if params["burstPods"]:  # --burst 0: latency only
+        burst(params, baseline, out)
     with open(sys.argv[2], "w") as f:
         json.dump(out, f)
     return 0

@@ -480,12 +480,16 @@ def print_summary(summary: dict[str, Any]) -> None:
     for name, t in summary["burst"].items():
         print(f"  {name:<20} ADD {t['add']:.2f} s   DEL {t['del']:.2f} s")
     mib = 1024
+
+    def in_mib(kib: float | None) -> str:  # None: not measured (--burst 0)
+        return "-" if kib is None else f"{kib / mib:.1f}"
+
     print("\nMemory (MiB)")
     print(
-        f"  daemon RSS at start {summary['daemonRssStartKiB'] / mib:.1f}, idle after the latency "
-        f"runs {summary['daemonRssIdleKiB'] / mib:.1f}, burst peak "
-        f"{summary['daemonRssBurstPeakKiB'] / mib:.1f}, "
-        f"after {summary['daemonRssAfterKiB'] / mib:.1f}"
+        f"  daemon RSS at start {in_mib(summary['daemonRssStartKiB'])}, idle after the latency "
+        f"runs {in_mib(summary['daemonRssIdleKiB'])}, burst peak "
+        f"{in_mib(summary['daemonRssBurstPeakKiB'])}, "
+        f"after {in_mib(summary['daemonRssAfterKiB'])}"
     )
     for name, rss in (summary.get("daemonsRssKiB") or {}).items():
         print(

@@ -121,3 +121,26 @@ def dumps(
     )
     chunks: tuple[str, ...] = encode(obj, 0)
     return "".join(chunks)
+
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def copy_tree(value: Any) -> Any:
+    """What ``copy.deepcopy(value)`` gives for a decoded JSON value, without ``copy``.
+
+    ``import copy`` brings ``weakref``, ``types``, ``copyreg`` and ``itertools``:
+    ~2.6 ms of CPU per CNI call (issue 16), for copying plugin results. Plain
+    dicts and lists are rebuilt, JSON scalars are shared (they are immutable,
+    as deepcopy shares them); anything else goes to ``copy.deepcopy`` itself.
+    """
+    kind = type(value)
+    if kind is dict:
+        return {k: copy_tree(v) for k, v in value.items()}
+    if kind is list:
+        return [copy_tree(v) for v in value]
+    if kind in _IMMUTABLE:
+        return value
+    import copy
+
+    return copy.deepcopy(value)

@@ -29,9 +29,9 @@ needs no conversion is passed through untouched (extensions included).
 
 from __future__ import annotations
 
-import copy
-
+from pymultus.cni import jsonlite
 from pymultus.cni.errors import DECODE_FAILURE, INCOMPATIBLE_VERSION, CNIError
+from pymultus.cni.ipfamily import address_version, interface_version
 from pymultus.cni.version import SUPPORTED_VERSIONS
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
@@ -64,18 +64,11 @@ def is_legacy(version: str) -> bool:
 
 def _ip_family(text: Any, with_prefix: bool) -> int | None:
     """4 or 6 for an IP (``with_prefix``: a CIDR ``ip/len``), None if it is not one."""
-    import ipaddress
-
     if not isinstance(text, str):
         return None
-    try:
-        if with_prefix:
-            if "/" not in text:
-                return None
-            return ipaddress.ip_interface(text).version
-        return ipaddress.ip_address(text).version
-    except ValueError:
-        return None
+    if with_prefix:
+        return interface_version(text) if "/" in text else None
+    return address_version(text)
 
 
 def _version_of(result: Any, what: str) -> str:
@@ -105,7 +98,7 @@ def _list_of_objects(value: Any, where: str) -> list[dict[str, Any]]:
 
 
 def _pick(obj: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    return {k: copy.deepcopy(obj[k]) for k in fields if k in obj}
+    return {k: jsonlite.copy_tree(obj[k]) for k in fields if k in obj}
 
 
 class _Neutral:
@@ -260,7 +253,8 @@ def convert_result(result: dict[str, Any], to_version: str) -> dict[str, Any]:
             + ", ".join(SUPPORTED_VERSIONS),
         )
     if from_version == to_version:
-        return copy.deepcopy(result)
+        same: dict[str, Any] = jsonlite.copy_tree(result)
+        return same
     neutral = _read_legacy(result) if is_legacy(from_version) else _read_rich(result)
     if is_legacy(to_version):
         return _write_legacy(neutral, to_version)

@@ -32,6 +32,7 @@ from _collections_abc import Mapping, Sequence
 
 from pymultus.cni import jsonlite
 from pymultus.cni.errors import INVALID_CONFIG, CNIError
+from pymultus.cni.ipfamily import address_version
 from pymultus.cni.record import Record, init_fields
 from pymultus.cni.request import reject_constant
 from pymultus.model.config import DEFAULT_MULTUS_NAMESPACE, go_json_get, json_type_name
@@ -134,14 +135,9 @@ class NetworkSelection(Record):
 
 def ip_version(text: str) -> int | None:
     """4 or 6 for an IP address (no prefix), None when ``text`` is not one."""
-    import ipaddress
-
     if "%" in text:  # IPv6 zone ids cannot be requested or routed to
         return None
-    try:
-        return ipaddress.ip_address(text).version
-    except ValueError:
-        return None
+    return address_version(text)
 
 
 def _ip_or_cidr_version(text: str) -> int | None:

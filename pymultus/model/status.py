@@ -27,6 +27,7 @@ from _collections_abc import Iterable, Mapping, Sequence
 
 from pymultus.cni import jsonlite
 from pymultus.cni.errors import DECODE_FAILURE, CNIError
+from pymultus.cni.ipfamily import interface_version, network_prefixlen
 
 TYPE_CHECKING = False  # importing typing costs ~2 ms per CNI call: mypy reads this as True
 if TYPE_CHECKING:
@@ -51,25 +52,15 @@ DNS_KEYS: tuple[str, ...] = ("nameservers", "domain", "search", "options")
 
 def _family(address: object) -> int | None:
     """4 or 6 for an address with or without a prefix length, else None."""
-    import ipaddress
-
     if not isinstance(address, str):
         return None
-    try:
-        return ipaddress.ip_interface(address.strip()).version
-    except ValueError:
-        return None
+    return interface_version(address.strip())
 
 
 def _is_default_destination(destination: object) -> bool:
-    import ipaddress
-
     if not isinstance(destination, str):
         return False
-    try:
-        return ipaddress.ip_network(destination.strip(), strict=False).prefixlen == 0
-    except ValueError:
-        return False
+    return network_prefixlen(destination.strip()) == 0
 
 
 def _list(value: object) -> list[Any]:

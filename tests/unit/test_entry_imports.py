@@ -27,10 +27,15 @@ ROOT = str(Path(__file__).resolve().parents[2])
 
 #: Never on the ADD/DEL/CHECK path (issue 16): class builders, typing, the regex
 #: engine and what ``json``, ``subprocess`` and ``socket`` bring with them;
-#: ``collections`` and ``contextlib`` (with ``functools``: ~2.5 ms CPU per call).
+#: ``collections`` and ``contextlib`` (with ``functools``: ~2.5 ms CPU per call);
+#: ``base64`` (``re``, ``struct``: ~9 ms), ``ipaddress`` (~5 ms: only for address
+#: forms ``inet_pton`` refuses), ``copy`` (~2.6 ms) (benchmarks/README.md, thin at k=0).
 FORBIDDEN = frozenset(
     {
         "ast",
+        "base64",
+        "copy",
+        "ipaddress",
         "collections",
         "contextlib",
         "dataclasses",
@@ -53,19 +58,12 @@ FORBIDDEN = frozenset(
 
 #: Standard-library modules each command may import beyond the bare interpreter
 #: (Python 3.11; other versions only check FORBIDDEN). Why each is there:
-#: _json (jsonlite), copy/copyreg/types/weakref/_weakrefset/itertools (result
-#: conversion: copy.deepcopy), select (the delegates' pipes), _socket (the API over
-#: plain http; https adds _ssl). collections.abc is read from _collections_abc,
-#: which os has loaded already.
+#: _json (jsonlite; results are copied by jsonlite.copy_tree, not copy.deepcopy),
+#: select (the delegates' pipes), _socket (the API over plain http; https adds
+#: _ssl). collections.abc is read from _collections_abc, which os has loaded already.
 _COMMON = {
     "__future__",
     "_json",
-    "_weakrefset",
-    "copy",
-    "copyreg",
-    "itertools",
-    "types",
-    "weakref",
 }
 #: The interpreter's ``os`` (not imported at start-up under -IS) and its helpers.
 _OS = {
@@ -101,7 +99,8 @@ sys.exit(code)
 FAKE_PLUGIN = """#!/bin/sh
 cat >/dev/null
 case "$CNI_COMMAND" in
-ADD) echo '{"cniVersion": "1.0.0", "interfaces": [{"name": "'"$CNI_IFNAME"'"}], "ips": []}' ;;
+ADD) printf '%s' '{"cniVersion": "1.0.0", "interfaces": [{"name": "'"$CNI_IFNAME"'"}], ' \
+  '"ips": [{"address": "10.9.0.2/24", "gateway": "10.9.0.1"}], "routes": [{"dst": "0.0.0.0/0"}]}' ;;
 VERSION) echo '{"cniVersion": "1.0.0", "supportedVersions": ["0.3.1", "0.4.0", "1.0.0"]}' ;;
 esac
 exit 0
