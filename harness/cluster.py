@@ -3,6 +3,13 @@
 The runner only speaks this protocol, so a scenario runs unchanged on the
 embedded local backend and on real clusters. Keep it small: each method is
 something a person would do with kubectl and a shell on the node.
+
+Every backend implements every method: the runner never probes a cluster
+for what it has. What a backend cannot do it refuses by raising
+:class:`Unsupported`, which the runner turns into a skip (decided before
+the scenario starts, from ``cluster.needs``) or a "not checked" verdict,
+never a pass. mypy checks each backend against :class:`Cluster` where the
+backend registry (:mod:`harness.backends`) returns it.
 """
 
 from __future__ import annotations
@@ -116,10 +123,34 @@ class Cluster(Protocol):
         self, namespace: str, name: str, address: str, interface: str | None, timeout: float = 2.0
     ) -> tuple[bool, str]: ...
 
+    def exec_in_pod(
+        self, namespace: str, name: str, argv: list[str], timeout: float = 30.0
+    ) -> tuple[int, str]:
+        """Run a command in the pod's network namespace (``kubectl exec``): exit
+        code and output."""
+        ...
+
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]: ...
 
     def leaks(self) -> list[str]:
         """Everything pods left behind after their deletion (empty = clean)."""
+        ...
+
+    def leak_blind_spots(self) -> list[str]:
+        """What :meth:`leaks` cannot see on this cluster (e.g. node state without a
+        shell on the nodes): reported "not checked", never passed. Empty: it sees all."""
+        ...
+
+    def wiretap_files(self) -> list[tuple[str, str]]:
+        """(node, record file) of every node's CNI wiretap (harness.wiretap); empty
+        when the cluster has none (its calls are then "not checked")."""
+        ...
+
+    def network_configs(self) -> list[dict[str, Any]]:
+        """Every CNI network config the cluster holds, for what each network and
+        plugin declares (wiretap MUSTs): the nodes' conf files and each NAD's
+        ``spec.config`` (named after its NAD when it has no name, NPWG 3.4.2).
+        Unsupported where the nodes' files are out of reach."""
         ...
 
     # Operations on the cluster's machinery, for failure scenarios. A backend

@@ -330,25 +330,19 @@ class ScenarioRun:
         elif verb == "apiFault":
             self.api_touched = True
             spec = spec or {}
-            # `times` is passed only when given: backends written before it need not know it.
-            extra = {"times": int(spec["times"])} if "times" in spec else {}
+            times = int(spec["times"]) if "times" in spec else None
             self.cluster.set_api_fault(
-                spec.get("status"), float(spec.get("delay", 0.0)), spec.get("scope", "all"), **extra
+                spec.get("status"), float(spec.get("delay", 0.0)), spec.get("scope", "all"), times
             )
         elif verb in ("restartDaemon", "kill"):
             # Only clusters running the meta-plugin in thick mode have a daemon;
-            # the method is looked up so that thin backends need not define it.
-            method = getattr(
-                self.cluster, "restart_daemon" if verb == "restartDaemon" else "kill_process", None
-            )
-            if method is None:
-                raise Unsupported(f"{verb}: this cluster runs no meta-plugin daemon (thin mode)")
+            # the others raise Unsupported (harness/cluster.py).
             nodes = [spec["node"]] if spec.get("node") else self.cluster.node_names()
             for node in nodes:
                 if verb == "kill":
-                    method(node, spec["process"])
+                    self.cluster.kill_process(node, spec["process"])
                 else:
-                    method(node)
+                    self.cluster.restart_daemon(node)
 
     # ------------------------------------------------------- expectations
     def expect(self, items: list[dict[str, Any]], base: Pointer) -> None:
@@ -418,10 +412,7 @@ class ScenarioRun:
     def expect_node_file(self, want: dict[str, Any], pointer: Pointer) -> None:
         """A file as the node sees it: present or not, and what it holds."""
         node, path = want["node"], SANDBOX_PLACEHOLDER.sub(self._sandbox_id, want["path"])
-        read = getattr(self.cluster, "read_node_file", None)
-        if read is None:
-            raise Unsupported("nodeFile: this cluster cannot read files on nodes")
-        text = read(node, path)
+        text = self.cluster.read_node_file(node, path)  # Unsupported: not checked
         exists = want.get("exists", True)
         where = f"{node}:{path}"
         if text is None:
@@ -590,8 +581,7 @@ class ScenarioRun:
             self.fail(pointer, f"{len(leaks)} leaked resource(s) after deletion", "\n".join(leaks))
         # What this backend's leak check cannot see (a real cluster without a
         # shell on its nodes sees only that pods are gone): not checked, not passed.
-        blind = getattr(self.cluster, "leak_blind_spots", None)
-        missed = list(blind()) if blind is not None else []
+        missed = list(self.cluster.leak_blind_spots())
         if missed:
             self.not_checked_note = "leaks: " + "; ".join(missed)
 
@@ -609,11 +599,8 @@ class ScenarioRun:
             name = f"node {spec['node']}"
             code, output = self.cluster.exec_on_node(spec["node"], argv)
         else:
-            exec_in_pod = getattr(self.cluster, "exec_in_pod", None)
-            if exec_in_pod is None:
-                raise Unsupported("exec: this backend cannot run commands in pods")
             name = spec["pod"]
-            code, output = exec_in_pod(self.namespace(name), name, argv)
+            code, output = self.cluster.exec_in_pod(self.namespace(name), name, argv)
         want_code = spec.get("exitCode", 0)
         shown = " ".join(argv)
         if code != want_code:
@@ -766,13 +753,6 @@ class ScenarioRun:
         else:
             self.machinery(verb, spec)
 
-    def cluster_method(self, verb: str, method: str) -> Callable[..., Any]:
-        """A Cluster method that only some backends have; Unsupported (skip) otherwise."""
-        found = getattr(self.cluster, method, None)
-        if found is None:
-            raise Unsupported(f"{verb}: this cluster cannot do it ({method} missing)")
-        return found  # type: ignore[no-any-return]
-
     def hotplug(self, spec: dict[str, Any], pointer: Pointer) -> None:
         """Add or remove one attachment of a running pod (thick mode's POST /delegate)."""
         name = spec["pod"]
@@ -782,20 +762,17 @@ class ScenarioRun:
         else:
             op, network, interface = "add", str(spec["add"]), str(spec.get("interface", ""))
             what = f"adding {network}" + (f" as {interface}" if interface else "")
-        ok, answer = self.cluster_method("hotplug", "hotplug")(
-            self.namespace(name), name, op, network, interface
-        )
+        ok, answer = self.cluster.hotplug(self.namespace(name), name, op, network, interface)
         if not ok:
             self.fail(pointer, f"hotplug into pod {name}: {what} failed", answer)
 
     def node_side(self, verb: str, spec: dict[str, Any]) -> None:
         """Node-side machinery: the service-account token, the DaemonSet's installer."""
         if verb == "rotateToken":
-            self.cluster_method(verb, "rotate_token")(spec.get("token"))
+            self.cluster.rotate_token(spec.get("token"))
             return
-        run_installer = self.cluster_method(verb, "run_installer")
         for node in [spec["node"]] if spec.get("node") else self.cluster.node_names():
-            run_installer(node, spec.get("action", "start"))
+            self.cluster.run_installer(node, spec.get("action", "start"))
 
     def cleanup(self) -> None:
         """Restore the API, delete what is left; then, unless told otherwise,

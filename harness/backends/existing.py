@@ -13,10 +13,22 @@ check looks only at what the API shows (pods left behind).
 from __future__ import annotations
 
 import json
-from typing import Any
+import shutil
+from typing import TYPE_CHECKING, Any
 
-from harness.backends.remote import ClusterAccess, Command, RemoteBackend, Tools
+from harness.backends.remote import (
+    ClusterAccess,
+    Command,
+    RemoteBackend,
+    Tools,
+    backend_entry,
+    machinery_probes,
+    started,
+)
 from harness.scenario.needs import Probe
+
+if TYPE_CHECKING:
+    from harness.backends.options import Options
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 NAD_CRD = "network-attachment-definitions.k8s.cni.cncf.io"
@@ -107,3 +119,33 @@ class ExistingBackend(RemoteBackend):
             node_exec=None,
             probes=probes(has_ipv6(node_list), self.eth1),
         )
+
+
+# ------------------------------------------------------ the registry's entry
+def build(options: Options, tools: Tools) -> ExistingBackend:
+    return ExistingBackend(
+        tools, options.kubeconfig, options.context, options.report_dir, eth1=False
+    )
+
+
+def probes_for(options: Options) -> dict[str, Probe]:
+    """Answers for ``cluster.needs``: the cluster is asked lazily (on first use)."""
+
+    def lazy(need: str) -> Probe:
+        def probe() -> str | None:
+            answer = started(options, build).probes.get(need)
+            return answer() if answer else f"the cluster cannot provide {need}"
+
+        return probe
+
+    probes = {need: lazy(need) for need in ("eth1", "ipv6", "macvlan")}
+    return {**probes, **machinery_probes(lambda: started(options, build).node_exec is not None)}
+
+
+def unavailable_for(options: Options) -> str | None:
+    if shutil.which("kubectl") is None:
+        return "the existing backend needs kubectl on PATH"
+    return None
+
+
+BACKEND = backend_entry(build, probes_for, unavailable_for)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.backends import versions
 from harness.backends.kind import PYMULTUS_IMAGE, host_arch
@@ -27,9 +27,14 @@ from harness.backends.remote import (
     Completed,
     RemoteBackend,
     Tools,
+    backend_entry,
+    machinery_probes,
     write_text,
 )
 from harness.scenario.needs import Probe
+
+if TYPE_CHECKING:
+    from harness.backends.options import Options
 
 K3S_CONF_DIR = "/var/lib/rancher/k3s/agent/etc/cni/net.d"
 # k3s >= 1.28.x keeps CNI binaries in data/cni; older releases in data/current/bin.
@@ -253,3 +258,31 @@ class K3sBackend(RemoteBackend):
         if self.container is not None and not self.keep:
             self.container.stop()
             self.container = None
+
+
+# ------------------------------------------------------ the registry's entry
+def build(options: Options, tools: Tools) -> K3sBackend:
+    """The run's k3s backend, not started (starting is on the first scenario)."""
+    return K3sBackend(
+        tools,
+        k8s_version=options.k8s_version,
+        mode=options.mode,
+        work_dir=os.getcwd(),
+        report_dir=options.report_dir,
+        keep=options.keep_cluster,
+    )
+
+
+def probes_for(options: Options) -> dict[str, Probe]:
+    return {**probes(options.mode), **machinery_probes(lambda: True)}
+
+
+def unavailable_for(options: Options) -> str | None:
+    try:
+        versions.k3s_image(options.k8s_version)  # a bad --k8s-version is a reason
+    except ValueError as exc:
+        return str(exc)
+    return unavailable_reason()
+
+
+BACKEND = backend_entry(build, probes_for, unavailable_for)

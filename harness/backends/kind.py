@@ -33,13 +33,16 @@ from harness.backends.remote import (
     ClusterAccess,
     Command,
     Completed,
+    DryRun,
     RemoteBackend,
     Tools,
+    backend_entry,
+    machinery_probes,
 )
 from harness.scenario.needs import Probe
 
 if TYPE_CHECKING:
-    from harness.backends import Options
+    from harness.backends.options import Options
 
 PYMULTUS_IMAGE = "localhost/pymultus:harness"
 # The reference Multus, as a peer: its own manifest, its own DaemonSet label.
@@ -355,3 +358,24 @@ def unavailable_reason() -> str | None:
             "(see docs/ci.md; real-cluster results come from GitHub Actions)"
         )
     return None
+
+
+# ------------------------------------------------------ the registry's entry
+def build(options: Options, tools: Tools) -> KindBackend:
+    """The run's kind backend, not started (starting is on the first scenario)."""
+    return KindBackend(settings_from(options), tools, keep=options.keep_cluster)
+
+
+def probes_for(options: Options) -> dict[str, Probe]:
+    return {**probes(settings_from(options)), **machinery_probes(lambda: True)}
+
+
+def unavailable_for(options: Options) -> str | None:
+    try:
+        build(options, DryRun())  # a bad --k8s-version/--ip-family is a reason
+    except ValueError as exc:
+        return str(exc)
+    return unavailable_reason()
+
+
+BACKEND = backend_entry(build, probes_for, unavailable_for)

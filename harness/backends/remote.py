@@ -28,19 +28,19 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from harness.backends import versions
+from harness.backends.entry import Backend
 from harness.cluster import CNICall, CNICallOutcome, PodOutcome, SandboxError, Unsupported
 from harness.netstate import PodNetwork, parse_addresses, parse_routes, ping_argv
 from harness.scenario.needs import Probe
 
 if TYPE_CHECKING:
-    from harness.backends import Options
+    from harness.backends.options import Options
+    from harness.scenario.loader import Scenario
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
@@ -589,6 +589,14 @@ class KubectlCluster:
                 found += [f"{where}: {item}" for item in sorted(self.node_state(node) - before)]
         return found
 
+    def wiretap_files(self) -> list[tuple[str, str]]:
+        """Empty: the nodes' bin dirs are the DaemonSet's, not wrapped by the harness
+        (a scenario's calls are "not checked" here)."""
+        return []
+
+    def network_configs(self) -> list[dict[str, Any]]:
+        raise Unsupported(f"{self.name}: the harness does not read the nodes' CNI configs here")
+
     # ------------------------------------------------------------ machinery
     def stop_api(self, scope: str = "all") -> None:
         raise Unsupported(f"{self.name}: cannot stop the API server of a real cluster")
@@ -698,46 +706,29 @@ def write_text(path: str, text: str) -> None:
 
 
 # ------------------------------------------------- one backend per run (CLI)
+Build = Callable[["Options", Tools], RemoteBackend]
 _SESSIONS: dict[Options, RemoteBackend] = {}
 
 
-def build_backend(options: Options, tools: Tools | None = None) -> RemoteBackend:
-    """The backend an Options names, not started (starting is on first scenario)."""
-    tools = tools if tools is not None else Tools()
-    if options.backend == "kind":
-        from harness.backends.kind import KindBackend, settings_from
-
-        return KindBackend(settings_from(options), tools, keep=options.keep_cluster)
-    if options.backend == "k3s":
-        from harness.backends.k3s import K3sBackend
-
-        return K3sBackend(
-            tools,
-            k8s_version=options.k8s_version,
-            mode=options.mode,
-            work_dir=os.getcwd(),
-            report_dir=options.report_dir,
-            keep=options.keep_cluster,
-        )
-    if options.backend == "existing":
-        from harness.backends.existing import ExistingBackend
-
-        return ExistingBackend(
-            tools, options.kubeconfig, options.context, options.report_dir, eth1=False
-        )
-    raise ValueError(f"{options.backend!r} is not a real-cluster backend")
-
-
-def session(options: Options) -> RemoteBackend:
-    """The run's backend for these options: started once, torn down by :func:`finish_all`."""
+def session(options: Options, build: Build) -> RemoteBackend:
+    """The run's backend for these options (``build`` makes it the first time):
+    started once, on the first scenario, torn down by :func:`finish_all`."""
     backend = _SESSIONS.get(options)
     if backend is None:
-        backend = _SESSIONS[options] = build_backend(options)
+        backend = _SESSIONS[options] = build(options, Tools())
         if len(_SESSIONS) == 1:
             import atexit
 
             atexit.register(finish_all, False)
     return backend
+
+
+def started(options: Options, build: Build) -> ClusterAccess:
+    """The run's cluster, started now if no scenario has started it yet."""
+    backend = session(options, build)
+    if backend.access is None:
+        backend.access = backend.start()
+    return backend.access
 
 
 def finish_all(failed: bool) -> None:
@@ -759,61 +750,21 @@ def machinery_probes(node_shell: Callable[[], bool]) -> dict[str, Probe]:
     return {"pod-exec": lambda: None, "node-exec": shell, "node-files": shell}
 
 
-def probes_for(options: Options) -> dict[str, Probe]:
-    """Answers for ``cluster.needs``. Existing clusters are asked lazily (on first use)."""
-    if options.backend == "kind":
-        from harness.backends import kind
+def backend_entry(
+    build: Build,
+    probes: Callable[[Options], dict[str, Probe]],
+    unavailable: Callable[[Options], str | None],
+) -> Backend:
+    """A real-cluster backend's registry entry (harness.backends): one cluster per
+    run, made by ``build`` on the first scenario, a KubectlCluster per scenario."""
 
-        return {**kind.probes(kind.settings_from(options)), **machinery_probes(lambda: True)}
-    if options.backend == "k3s":
-        from harness.backends import k3s
+    def cluster(scenario: Scenario, options: Options) -> KubectlCluster:
+        return session(options, build).cluster_for(scenario.nodes)
 
-        return {**k3s.probes(options.mode), **machinery_probes(lambda: True)}
+    def plan(options: Options) -> list[Command]:
+        return build(options, DryRun()).plan()
 
-    def lazy(need: str) -> Probe:
-        def probe() -> str | None:
-            backend = session(options)
-            if backend.access is None:
-                backend.access = backend.start()
-            answer = backend.access.probes.get(need)
-            return answer() if answer else f"the cluster cannot provide {need}"
-
-        return probe
-
-    def node_shell() -> bool:
-        backend = session(options)
-        if backend.access is None:
-            backend.access = backend.start()
-        return backend.access.node_exec is not None
-
-    probes = {need: lazy(need) for need in ("eth1", "ipv6", "macvlan")}
-    return {**probes, **machinery_probes(node_shell)}
-
-
-def plan_for(options: Options) -> list[Command]:
-    """What a run with these options would execute around its scenarios (--dry-run)."""
-    return build_backend(options, DryRun()).plan()
-
-
-def unavailable_reason(options: Options) -> str | None:
-    try:
-        if options.backend == "kind":
-            from harness.backends import kind
-
-            build_backend(options, DryRun())  # a bad --k8s-version/--ip-family is a reason
-            return kind.unavailable_reason()
-        if options.backend == "k3s":
-            from harness.backends import k3s
-
-            versions.k3s_image(options.k8s_version)
-            return k3s.unavailable_reason()
-    except ValueError as exc:
-        return str(exc)
-    import shutil
-
-    if shutil.which("kubectl") is None:
-        return "the existing backend needs kubectl on PATH"
-    return None
+    return Backend(cluster=cluster, probes=probes, unavailable=unavailable, plan=plan)
 
 
 # ------------------------------------------------------------ CLI plumbing
@@ -849,19 +800,3 @@ def cluster_options(args: Any) -> dict[str, Any]:
     if hasattr(args, "deploy"):
         out["deploy"] = args.deploy
     return out
-
-
-def print_plan(options: Options) -> int:
-    """``--dry-run``: the exact commands, one a line, runnable as a shell script."""
-    if options.backend not in ("kind", "k3s", "existing"):
-        print(f"--dry-run: the {options.backend} backend runs no external commands")
-        return 0
-    try:
-        commands = plan_for(options)
-    except ValueError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    print(f"# harness run --backend {options.backend}: commands around the scenarios")
-    for command in commands:
-        print(command.render())
-    return 0

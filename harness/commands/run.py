@@ -14,10 +14,11 @@ from harness.backends import (
     Options,
     finish_backends,
     make_cluster,
+    print_plan,
     probes_for,
     unavailable_reason,
 )
-from harness.backends.remote import add_cluster_arguments, cluster_options, print_plan
+from harness.backends.remote import add_cluster_arguments, cluster_options
 from harness.runner import ScenarioResult, run_scenario
 from harness.scenario.files import load_all, scenario_files
 from harness.scenario.loader import Scenario

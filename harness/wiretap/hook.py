@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from harness.cluster import Unsupported
+from harness.cluster import Cluster, Unsupported
 from harness.wiretap import collect, musts
 from harness.wiretap import expect as calls_expect
 from harness.wiretap.records import Call
@@ -22,7 +22,7 @@ Fail = Callable[[str, str], None]
 REPORT_TEXT = 4000
 
 
-def expect(spec: dict[str, Any], cluster: Any, since: float, fail: Fail) -> None:
+def expect(spec: dict[str, Any], cluster: Cluster, since: float, fail: Fail) -> None:
     calls = collect.calls_since(cluster, since)
     if calls is None:
         raise Unsupported("calls: this cluster records no CNI calls (no wiretap on its nodes)")

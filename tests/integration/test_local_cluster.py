@@ -193,7 +193,7 @@ def test_thick_mode_hook_is_called(
         def uninstall(c: LocalCluster, node: object) -> None:
             calls.append(("uninstall", node.name))  # type: ignore[attr-defined]
 
-    import harness.backends.local.cluster as module
+    import harness.backends.local.clusterbase as module
 
     monkeypatch.setattr(module, "thick_module", lambda: FakeThick)
     thick = LocalCluster(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.cluster import PodOutcome, SandboxError, Unsupported
+from harness.cluster import CNICall, CNICallOutcome, PodOutcome, SandboxError, Unsupported
 from harness.netstate import Address, Interface, PodNetwork, Route
 
 
@@ -104,7 +104,9 @@ class FakeCluster:
         self.api_up = True
         self.calls.append(("start_api",))
 
-    def set_api_fault(self, kind: str | None, delay: float = 0.0, scope: str = "all") -> None:
+    def set_api_fault(
+        self, kind: str | None, delay: float = 0.0, scope: str = "all", times: int | None = None
+    ) -> None:
         call = ("fault", kind, delay) if scope == "all" else ("fault", kind, delay, scope)
         self.calls.append(call)
 
@@ -135,6 +137,31 @@ class FakeCluster:
 
     def kill_process(self, node: str, process: str) -> None:
         raise Unsupported("kill: no daemon (thin)")
+
+    # What a thin cluster without a runtime seam cannot do: refused, as every
+    # backend refuses what it cannot (harness/cluster.py).
+    def hotplug(
+        self, namespace: str, name: str, op: str, network: str = "", interface: str = ""
+    ) -> tuple[bool, str]:
+        raise Unsupported("hotplug: no daemon in this fake (thin)")
+
+    def rotate_token(self, token: str | None = None) -> None:
+        raise Unsupported("rotateToken: this fake has no API token")
+
+    def run_installer(self, node: str, action: str) -> None:
+        raise Unsupported("installer: this fake has no installer")
+
+    def read_node_file(self, node: str, path: str) -> str | None:
+        raise Unsupported("nodeFile: this fake cannot read files on nodes")
+
+    def cni_call(self, call: CNICall) -> CNICallOutcome:
+        raise Unsupported("cni: this fake is not a runtime")
+
+    def wiretap_files(self) -> list[tuple[str, str]]:
+        return []  # no wiretap: calls are not checked
+
+    def network_configs(self) -> list[dict[str, Any]]:
+        return []
 
     def close(self) -> None:
         self.closed = True

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from harness.backends import Options, versions
+from harness.backends import Options, plan_for, unavailable_reason, versions
 from harness.backends.k3s import K3S_CONF_DIR, K3sBackend, hostpath_patch, probes
-from harness.backends.remote import DryRun, Tools, plan_for, unavailable_reason
+from harness.backends.remote import DryRun, Tools
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 from fakeenv import FakeCLI

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.backends import Options, unavailable_reason, versions
+from harness.backends import Options, plan_for, unavailable_reason, versions
 from harness.backends.kind import KindBackend, KindSettings, probes, settings_from
-from harness.backends.remote import DryRun, ToolError, Tools, plan_for
+from harness.backends.remote import DryRun, ToolError, Tools
 from harness.cli import main as harness_main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))

@@ -406,7 +406,7 @@ def test_runner_cni_step_on_a_cluster_that_cannot_call_is_an_error(tmp_path: Pat
     # The probes said it could: a late Unsupported is an error, never a skip.
     step = "steps:\n  - cni: {node: node-1, command: VERSION}\n"
     result = run(tmp_path, step, FakeCluster())
-    assert result.status == "error" and "cni_call missing" in result.reason
+    assert result.status == "error" and "cni: this fake is not a runtime" in result.reason
 
 
 def test_runner_passes_api_fault_times(tmp_path: Path) -> None:

@@ -60,8 +60,8 @@ def run(
     path = tmp_path / "scenario.yaml"
     path.write_text(HEAD + textwrap.dedent(body))
     cluster = cluster or ThickFake()
-    # FakeCluster lacks the thick-mode methods on purpose; the probes claim them
-    # (as a backend with a wrong probe would), so a late Unsupported is seen.
+    # FakeCluster refuses the thick-mode steps (Unsupported); the probes claim
+    # them (as a backend with a wrong probe would), so a late Unsupported is seen.
     as_cluster = cast(Cluster, cluster)
     result = run_scenario(load_scenario(str(path)), lambda s: as_cluster, ABLE)
     return result, cluster
@@ -109,12 +109,9 @@ def test_failed_hotplug_names_the_step_line_and_the_daemons_answer(tmp_path: Pat
 @pytest.mark.parametrize(
     ("step", "reason"),
     [
-        ("hotplug: {pod: p, add: x}", "hotplug: this cluster cannot do it (hotplug missing)"),
-        ("rotateToken: {}", "rotateToken: this cluster cannot do it (rotate_token missing)"),
-        (
-            "installer: {action: start}",
-            "installer: this cluster cannot do it (run_installer missing)",
-        ),
+        ("hotplug: {pod: p, add: x}", "hotplug: no daemon in this fake (thin)"),
+        ("rotateToken: {}", "rotateToken: this fake has no API token"),
+        ("installer: {action: start}", "installer: this fake has no installer"),
     ],
 )
 def test_steps_a_cluster_lacks_are_errors_not_skips(tmp_path: Path, step: str, reason: str) -> None:

@@ -34,6 +34,9 @@ class Cluster:
     def wiretap_files(self) -> list[tuple[str, str]]:
         return [("node-1", str(self.record))]
 
+    def network_configs(self) -> list[dict[str, Any]]:
+        return []
+
 
 class Scenario:
     def __init__(self, data: dict[str, Any]) -> None:
@@ -65,12 +68,22 @@ def test_a_violation_fails_and_an_allowed_clause_is_only_reported(tmp_path: Path
     assert allowed.failed == [] and "(allowed: r)" in allowed.topology["wiretapAllowed"][0]
 
 
+class Untapped:
+    """A cluster without a wiretap (as on real clusters): no record files."""
+
+    def wiretap_files(self) -> list[tuple[str, str]]:
+        return []
+
+    def network_configs(self) -> list[dict[str, Any]]:
+        raise AssertionError("not asked: there are no calls to judge")
+
+
 def test_no_wiretap_is_not_checked_and_calls_cannot_be_expected() -> None:
-    run = Run(object(), {})
+    run = Run(Untapped(), {})
     hook.after_scenario(run)
     assert run.failed == [] and run.topology["calls"] is None
     with pytest.raises(Unsupported):
-        hook.expect({"command": "ADD"}, object(), 0.0, lambda m, d: None)
+        hook.expect({"command": "ADD"}, Untapped(), 0.0, lambda m, d: None)
 
 
 def test_calls_expectation_reports_through_fail(tmp_path: Path) -> None:

@@ -36,7 +36,6 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from harness.backends.local.apiclient import APIError, ClusterClient, pod_path
@@ -55,6 +54,7 @@ from harness.backends.local.podnetwork import (
     runtime_config,
 )
 from harness.backends.local.podstatus import container_statuses
+from harness.backends.local.sandbox import BACKOFF_CAP, DEL_ATTEMPTS, Sandbox, backoff_delay
 from harness.backends.local.topology import NETNS_DIR, Node, Topology
 from harness.cniruntime.config import NetworkConfigList
 from harness.cniruntime.errors import RUNTIME_FAILURE, CNIError
@@ -62,47 +62,17 @@ from harness.cniruntime.invoke import ProcessExecutor
 from harness.cniruntime.request import CNIRequest
 
 __all__ = [
+    "BACKOFF_CAP",
+    "DEL_ATTEMPTS",
     "NODE_BIN_DIR",
     "NODE_CONF_DIR",
     "POD_IFNAME",
+    "Sandbox",
+    "backoff_delay",
     "container_statuses",
     "plugin_type",
     "runtime_config",
 ]
-BACKOFF_INITIAL = 1.0  # seconds before the first retry of a failed sandbox
-BACKOFF_CAP = 30.0  # kubelet caps its back-off too (at 5 min; we keep tests short)
-DEL_ATTEMPTS = 3
-
-
-def backoff_delay(
-    failures: int, initial: float = BACKOFF_INITIAL, cap: float = BACKOFF_CAP
-) -> float:
-    """Seconds to wait after the ``failures``-th consecutive failure (1, 2, 4 ... cap)."""
-    if failures < 1:
-        return 0.0
-    return float(min(cap, initial * (2 ** min(failures - 1, 30))))
-
-
-@dataclass
-class Sandbox:
-    """One pod sandbox as the runtime knows it."""
-
-    pod_key: str  # namespace/name
-    uid: str
-    container_id: str
-    netns: str  # name under /run/netns
-    network: str = ""  # the CNI network name that was called
-    ready: bool = False
-    error: CNIError | None = None
-    attempt: int = 1  # 1 for the first sandbox of a pod, +1 for every retry
-    previous_error: CNIError | None = None  # why the attempt before this one failed
-    teardown_error: CNIError | None = None  # DEL at pod deletion failed
-    cleanup_error: CNIError | None = None  # DEL after a failed ADD failed
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def netns_path(self) -> str:
-        return f"/var/run/netns/{self.netns}"
 
 
 class Kubelet:

@@ -41,7 +41,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from harness.backends.local.cluster import LocalCluster, write_private_json
+    from harness.backends.local.cluster import LocalCluster
+    from harness.backends.local.files import write_private_json
     from harness.backends.local.runs import INFO_FILE
 
     stop = threading.Event()

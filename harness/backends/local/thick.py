@@ -42,11 +42,11 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import pymultus
-from harness.backends.local.topology import Node
-from harness.profiles import BUILTIN, Profile, expand
+from harness.backends.local.topology import Node, Topology
+from harness.profiles import BUILTIN, Binaries, Profile, expand
 
 SHIM_NAME = "pymultus-shim"
 DAEMON_CONFIG_IN_NODE = BUILTIN["pymultus-thick"].daemon_config
@@ -59,15 +59,29 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pymultus.__file__ or
 _DAEMONS: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
 
 
-def _profile(cluster: Any = None) -> Profile:
-    profile = getattr(cluster, "profile", None)
-    return profile if isinstance(profile, Profile) else BUILTIN["pymultus-thick"]
+class ThickHost(Protocol):
+    """What the installer needs of the cluster it makes thick nodes in: the
+    LocalCluster (benchmarks hand a stand-in with these attributes). The pure
+    parts take None for pymultus's thick profile with no API address."""
+
+    profile: Profile
+    binaries: Binaries
+    node_server: str
+    cluster_id: str
+    topology: Topology
+    errors: list[str]
 
 
-def template_values(node: Node, profile: Profile, cluster: Any = None) -> dict[str, str]:
+def _profile(cluster: ThickHost | None = None) -> Profile:
+    return cluster.profile if cluster is not None else BUILTIN["pymultus-thick"]
+
+
+def template_values(
+    node: Node, profile: Profile, cluster: ThickHost | None = None
+) -> dict[str, str]:
     """The ``{key}`` values of a profile's templates on ``node``."""
     values = {"nodeName": node.name, "nodeRoot": node.root, "apiHost": "", "apiPort": ""}
-    server = str(getattr(cluster, "node_server", "") or "")
+    server = cluster.node_server if cluster is not None else ""
     if server:
         hostport = server.split("://", 1)[-1]
         host, _, port = hostport.rpartition(":")
@@ -110,7 +124,10 @@ def shim_launcher(python: str, package_root: str) -> str:
 
 
 def daemon_config(
-    thin_conf: dict[str, Any], node: Node, profile: Profile | None = None, cluster: Any = None
+    thin_conf: dict[str, Any],
+    node: Node,
+    profile: Profile | None = None,
+    cluster: ThickHost | None = None,
 ) -> dict[str, Any]:
     """The daemon's config: the node's meta-plugin config plus the daemon's own keys."""
     profile = profile or BUILTIN["pymultus-thick"]
@@ -121,7 +138,10 @@ def daemon_config(
 
 
 def shim_config(
-    thin_conf: dict[str, Any], node: Node, profile: Profile | None = None, cluster: Any = None
+    thin_conf: dict[str, Any],
+    node: Node,
+    profile: Profile | None = None,
+    cluster: ThickHost | None = None,
 ) -> dict[str, Any]:
     profile = profile or BUILTIN["pymultus-thick"]
     conf: dict[str, Any] = {
@@ -135,7 +155,7 @@ def shim_config(
     return conf
 
 
-def install(cluster: Any, node: Node, thin_conf: dict[str, Any] | None = None) -> None:
+def install(cluster: ThickHost, node: Node, thin_conf: dict[str, Any] | None = None) -> None:
     """Make ``node`` a thick-mode node and start its daemon (waits until ready)."""
     profile = _profile(cluster)
     conf_dir = node.host_path("/etc/cni/net.d")
@@ -152,8 +172,7 @@ def install(cluster: Any, node: Node, thin_conf: dict[str, Any] | None = None) -
     shim_host = node.host_path(f"/opt/cni/bin/{profile.binary_name}")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(shim_host)  # never write through a symlink into a shared dir
-    binaries = getattr(cluster, "binaries", None)
-    shim = getattr(binaries, "shim", "") if binaries is not None else ""
+    shim = cluster.binaries.shim
     if shim:
         os.symlink(shim, shim_host)
     elif profile.implementation == "pymultus":
@@ -210,14 +229,13 @@ def write_file(path: str, text: str, mode: int) -> None:
     os.replace(tmp, path)
 
 
-def daemon_argv(cluster: Any, node: Node, node_name: str | None = None) -> list[str]:
+def daemon_argv(cluster: ThickHost, node: Node, node_name: str | None = None) -> list[str]:
     """The daemon's command line inside ``node`` (the profile's arguments filled in)."""
     profile = _profile(cluster)
     values = template_values(node, profile, cluster)
     if node_name:
         values["nodeName"] = node_name
-    binaries = getattr(cluster, "binaries", None)
-    daemon = tuple(getattr(binaries, "daemon", ()) or ())
+    daemon = tuple(cluster.binaries.daemon)
     if not daemon:
         if profile.implementation != "pymultus":
             raise RuntimeError(f"profile {profile.name} needs its daemon binary (--daemon PATH)")
@@ -225,7 +243,7 @@ def daemon_argv(cluster: Any, node: Node, node_name: str | None = None) -> list[
     return [*node.exec_prefix(), *daemon, *(str(expand(a, values)) for a in profile.daemon_args)]
 
 
-def daemon_env(cluster: Any, node: Node, node_name: str | None = None) -> dict[str, str]:
+def daemon_env(cluster: ThickHost, node: Node, node_name: str | None = None) -> dict[str, str]:
     """The harness's environment (no KUBECONFIG) plus the profile's daemon variables."""
     profile = _profile(cluster)
     values = template_values(node, profile, cluster)
@@ -237,7 +255,7 @@ def daemon_env(cluster: Any, node: Node, node_name: str | None = None) -> dict[s
 
 
 def start_daemon(
-    cluster: Any,
+    cluster: ThickHost,
     node: Node,
     timeout: float = READY_TIMEOUT,
     node_name: str | None = None,
@@ -291,7 +309,7 @@ def start_daemon(
         time.sleep(0.05)
 
 
-def forget(cluster: Any, node: Node, proc: subprocess.Popen[bytes]) -> None:
+def forget(cluster: ThickHost, node: Node, proc: subprocess.Popen[bytes]) -> None:
     _DAEMONS.pop((cluster.cluster_id, node.name), None)
     state = cluster.topology.state
     if proc.pid in state.pids:
@@ -300,7 +318,7 @@ def forget(cluster: Any, node: Node, proc: subprocess.Popen[bytes]) -> None:
             cluster.topology._save()
 
 
-def stop_daemon(cluster: Any, node: Node, graceful: bool = True) -> int | None:
+def stop_daemon(cluster: ThickHost, node: Node, graceful: bool = True) -> int | None:
     """SIGTERM (drain) or SIGKILL the node's daemon; its exit status, None if none ran."""
     proc = _DAEMONS.get((cluster.cluster_id, node.name))
     if proc is None:
@@ -316,24 +334,24 @@ def stop_daemon(cluster: Any, node: Node, graceful: bool = True) -> int | None:
     return proc.returncode
 
 
-def kill_daemon(cluster: Any, node: Node) -> int | None:
+def kill_daemon(cluster: ThickHost, node: Node) -> int | None:
     """SIGKILL the node's daemon (a crash: nothing drained, the socket left behind)."""
     return stop_daemon(cluster, node, graceful=False)
 
 
-def restart_daemon(cluster: Any, node: Node, node_name: str | None = None) -> int:
+def restart_daemon(cluster: ThickHost, node: Node, node_name: str | None = None) -> int:
     stop_daemon(cluster, node)
     pid = start_daemon(cluster, node, node_name=node_name)
     assert pid is not None  # not unready_ok: a timeout raised
     return pid
 
 
-def daemon_pid(cluster: Any, node: Node) -> int | None:
+def daemon_pid(cluster: ThickHost, node: Node) -> int | None:
     proc = _DAEMONS.get((cluster.cluster_id, node.name))
     return proc.pid if proc is not None and proc.poll() is None else None
 
 
-def uninstall(cluster: Any, node: Node) -> None:
+def uninstall(cluster: ThickHost, node: Node) -> None:
     """Stop the daemon (drained) and put nothing of thick mode back: the run dir goes."""
     stop_daemon(cluster, node)
 
@@ -348,7 +366,7 @@ def log_tail(node: Node, size: int = 2000, profile: Profile | None = None) -> st
         return "(no log)"
 
 
-def hotplug(cluster: Any, node: Node, body: dict[str, str]) -> tuple[int, str]:
+def hotplug(cluster: ThickHost, node: Node, body: dict[str, str]) -> tuple[int, str]:
     """``POST /delegate`` to the node's daemon (add or remove one attachment)."""
     return http_get(
         socket_path(node, _profile(cluster)),
