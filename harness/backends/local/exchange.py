@@ -11,6 +11,7 @@ server's request log.
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("harness.backends.local.apiserver")
 
 _HEALTH_PATHS = ("/healthz", "/readyz", "/livez")
+#: A client that went away while we answered: not a server bug, nothing to log.
+#: Over https the same hang-up can surface as an EOF in the TLS layer (a CNI
+#: plugin killed or timing out mid-answer; seen with Multus in the benchmarks).
+CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError)
 _UNAUTHENTICATED = ("/version",)
 
 
@@ -209,7 +214,7 @@ class Handler(BaseHTTPRequestHandler):
             if exc.code == 401:
                 extra = {"WWW-Authenticate": 'Bearer realm="kubernetes"'}
             call.send_json(exc.code, exc.status(), extra)
-        except (BrokenPipeError, ConnectionResetError):
+        except CLIENT_GONE:
             self.close_connection = True
             self._code = self._code or 499
         except Exception as exc:  # a bug: answer a Status, keep serving, log it
