@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 
 from harness.backends.local.cluster import LocalCluster
 from harness.backends.local.containerd.check import unavailable_reason
-from tests.integration.clusters import netns_of
+from tests.integration.clusters import echo_through, free_port, netns_of
 
 pytestmark = [
     pytest.mark.root,
@@ -217,30 +216,6 @@ def test_exec_attach_and_logs_go_through_cri(cri_cluster: LocalCluster) -> None:
         finally:
             watcher.kill()
             watcher.wait()
-
-
-def echo_through(port: int, payload: bytes) -> bytes:
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            sock = socket.create_connection(("127.0.0.1", port), timeout=15)
-            break
-        except OSError:
-            assert time.monotonic() < deadline, f"nothing listens on {port}"
-            time.sleep(0.1)
-    with sock:
-        sock.sendall(payload)
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_port_forward_goes_through_cri(cri_cluster: LocalCluster) -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 
 import pytest
 
 from harness.backends.local.cluster import LocalCluster
+from tests.integration.clusters import echo_through, free_port
 
 pytestmark = [
     pytest.mark.root,
@@ -193,30 +193,6 @@ while True:
 """
 
 
-def echo_through(port: int, payload: bytes) -> bytes:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            break
-        except OSError:
-            assert time.monotonic() < deadline, f"nothing listens on {port}"
-            time.sleep(0.1)
-    with sock:
-        sock.sendall(payload)
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("websockets", ["true", "false"])  # tunnelled SPDY, plain SPDY
 def test_port_forward_reaches_a_port_inside_the_pod(
     local_cluster: LocalCluster, websockets: str
@@ -240,8 +216,8 @@ def test_port_forward_reaches_a_port_inside_the_pod(
         )  # fmt: skip
         procs.append(forward)
         payload = os.urandom(1 << 20)  # beyond SPDY's 64 KiB window: flow control works
-        assert echo_through(local, payload) == payload
-        assert echo_through(local, b"again") == b"again"  # a second connection
+        assert echo_through(local, payload, timeout=10) == payload
+        assert echo_through(local, b"again", timeout=10) == b"again"  # a second connection
     finally:
         for proc in procs:
             proc.kill()
@@ -263,7 +239,7 @@ def test_attach_and_closed_ports_say_why(local_cluster: LocalCluster) -> None:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        assert echo_through(local, b"x") == b""  # nothing listens on 7999 in the pod
+        assert echo_through(local, b"x", timeout=10) == b""  # nothing listens on 7999 in the pod
         _, err = forward.communicate(timeout=15)
     finally:
         if forward.poll() is None:
