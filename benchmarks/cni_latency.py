@@ -64,6 +64,26 @@ def nad(i: int) -> dict[str, Any]:
     }
 
 
+def profile_pod(cluster: Any, networks: int, name: str = "prof") -> dict[str, Any]:
+    """The profilers' one pod: the k NADs applied, annotated with them, bound kubelet-less."""
+    for i in range(1, networks + 1):
+        cluster.apply(nad(i))
+    meta: dict[str, Any] = {"name": name, "namespace": "default"}
+    if networks:
+        meta["annotations"] = {
+            "k8s.v1.cni.cncf.io/networks": ",".join(f"bench-mv{j}" for j in range(1, networks + 1))
+        }
+    pod: dict[str, Any] = cluster.create_pod(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": meta,
+            "spec": {"nodeName": NO_KUBELET_NODE, "containers": [{"name": "c", "image": "p"}]},
+        }
+    )
+    return pod
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:

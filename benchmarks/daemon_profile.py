@@ -28,13 +28,12 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
-from cni_latency import NO_KUBELET_NODE, nad  # noqa: E402
+from cni_latency import NO_KUBELET_NODE, profile_pod  # noqa: E402
 
 from harness.backends.local import thick  # noqa: E402
 from harness.backends.local.cluster import LocalCluster  # noqa: E402
@@ -286,23 +285,7 @@ def main() -> int:
         return 2
     with LocalCluster(nodes=1, mode="thick") as cluster:
         node = cluster.topology.node("node-1")
-        for i in range(1, args.networks + 1):
-            cluster.apply(nad(i))
-        meta: dict[str, Any] = {"name": "prof", "namespace": "default"}
-        if args.networks:
-            meta["annotations"] = {
-                "k8s.v1.cni.cncf.io/networks": ",".join(
-                    f"bench-mv{j}" for j in range(1, args.networks + 1)
-                )
-            }
-        pod = cluster.create_pod(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": meta,
-                "spec": {"nodeName": NO_KUBELET_NODE, "containers": [{"name": "c", "image": "p"}]},
-            }
-        )
+        pod = profile_pod(cluster, args.networks)
         netns = f"{cluster.cluster_id}-prof"
         cluster.topology.add_netns(netns)
         build_zipapp(node.host_path(f"/opt/cni/bin/{PYZ_NAME}"))

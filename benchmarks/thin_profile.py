@@ -33,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
-from cni_latency import NO_KUBELET_NODE, nad  # noqa: E402
+from cni_latency import profile_pod  # noqa: E402
 
 from harness.backends.local.cluster import LocalCluster  # noqa: E402
 from pymultus.install.layout import PYZ_NAME, build_zipapp  # noqa: E402
@@ -120,23 +120,7 @@ def main() -> int:
         return 2
     with LocalCluster(nodes=1) as cluster:
         node = cluster.topology.node("node-1")
-        for i in range(1, args.networks + 1):
-            cluster.apply(nad(i))
-        meta: dict[str, Any] = {"name": "prof", "namespace": "default"}
-        if args.networks:
-            meta["annotations"] = {
-                "k8s.v1.cni.cncf.io/networks": ",".join(
-                    f"bench-mv{j}" for j in range(1, args.networks + 1)
-                )
-            }
-        pod = cluster.create_pod(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": meta,
-                "spec": {"nodeName": NO_KUBELET_NODE, "containers": [{"name": "c", "image": "p"}]},
-            }
-        )
+        pod = profile_pod(cluster, args.networks)
         netns = f"{cluster.cluster_id}-prof"
         cluster.topology.add_netns(netns)
         build_zipapp(node.host_path(f"/opt/cni/bin/{PYZ_NAME}"))
